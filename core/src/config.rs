@@ -1,0 +1,373 @@
+//! The functionConfig: a `KrmPromote` resource or a plain `ConfigMap`.
+//!
+//! ```yaml
+//! apiVersion: fn.krm-promote.dev/v1alpha1
+//! kind: KrmPromote
+//! metadata:
+//!   name: promote
+//! spec:
+//!   environment: staging      # ConfigMap key: environment
+//!   triggerMode: content      # ConfigMap key: trigger-mode
+//! ```
+//!
+//! A ConfigMap (what `kpt fn eval -- key=value` and a Kptfile `configMap:`
+//! produce) carries the same settings under `data`, with kebab-case keys.
+//! Unknown keys are error results: a typo must never be ignored silently.
+
+use serde_json::Value;
+
+use crate::krm_result::{KrmResult, Severity};
+use crate::yaml::{NodeId, Tree, scalar};
+
+/// API group of the typed functionConfig.
+pub const GROUP: &str = "fn.krm-promote.dev";
+/// Kind of the typed functionConfig.
+pub const KIND: &str = "KrmPromote";
+
+/// How seed-style `Promotion` resources are stamped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TriggerMode {
+    /// With the digest of the product's proxy-affecting inputs.
+    #[default]
+    Content,
+    /// With the source revision from the context (the seed's commit SHA).
+    Revision,
+}
+
+/// The settings of one run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Config {
+    /// The target environment, e.g. `staging` or `production`.
+    pub environment: Option<String>,
+    /// How `Promotion` resources are triggered.
+    pub trigger_mode: TriggerMode,
+    /// Image overrides, one `kustomize edit set image` entry each.
+    pub images: Vec<String>,
+    /// Whether any setting was given at all.
+    pub is_set: bool,
+}
+
+/// One known setting: its ConfigMap key and its `spec` field.
+struct Key {
+    config_map: &'static str,
+    spec: &'static str,
+}
+
+const KEYS: &[Key] = &[
+    Key {
+        config_map: "environment",
+        spec: "environment",
+    },
+    Key {
+        config_map: "images",
+        spec: "images",
+    },
+    Key {
+        config_map: "trigger-mode",
+        spec: "triggerMode",
+    },
+];
+
+fn known(spelling: impl Fn(&Key) -> &'static str) -> String {
+    KEYS.iter().map(spelling).collect::<Vec<_>>().join(", ")
+}
+
+/// Reads the functionConfig `node` of `tree` (absent for no config), then
+/// applies `settings` on top. Problems become error results.
+pub fn load(
+    tree: Option<(&Tree<'_>, NodeId)>,
+    settings: &[(String, String)],
+) -> (Config, Vec<KrmResult>) {
+    let mut config = Config::default();
+    let mut results = Vec::new();
+    let mut raw: Vec<(String, Value, String)> = Vec::new(); // (config-map key, value, field path)
+
+    if let Some((tree, node)) = tree {
+        match read(tree, node, &mut results) {
+            Some(entries) => raw.extend(entries),
+            None => return (config, results),
+        }
+    }
+    for (key, value) in settings {
+        raw.push((
+            key.clone(),
+            Value::String(value.clone()),
+            format!("settings.{key}"),
+        ));
+    }
+
+    for (key, value, path) in raw {
+        config.is_set = true;
+        let err = |msg: String| KrmResult::new(Severity::Error, msg).at_field(path.clone());
+        match key.as_str() {
+            "environment" => match value.as_str() {
+                Some("") => config.environment = None,
+                Some(env) if is_dns_label(env) => config.environment = Some(env.to_string()),
+                Some(env) => results.push(err(format!(
+                    "environment {env:?} is not a valid name (lowercase letters, digits and '-', at most 63 characters)"
+                ))),
+                None => results.push(err("environment must be a string".into())),
+            },
+            "trigger-mode" => match value.as_str() {
+                Some("content") => config.trigger_mode = TriggerMode::Content,
+                Some("revision") => config.trigger_mode = TriggerMode::Revision,
+                _ => results.push(err(format!(
+                    "trigger-mode must be \"content\" or \"revision\", got {}",
+                    short(&value)
+                ))),
+            },
+            "images" => {
+                let entries: Vec<String> = match &value {
+                    Value::String(s) => s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect(),
+                    Value::Array(a) => a.iter().map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).collect(),
+                    Value::Null => Vec::new(),
+                    other => {
+                        results.push(err(format!("images must be a list, got {}", short(other))));
+                        continue;
+                    }
+                };
+                config.images = entries;
+            }
+            _ => unreachable!("read() and settings only yield known keys"),
+        }
+    }
+    if !config.images.is_empty() {
+        results.push(
+            KrmResult::new(
+                Severity::Error,
+                "image overrides are not implemented in this version of krm-promote; remove `images` from the functionConfig",
+            )
+            .at_field("images"),
+        );
+    }
+    (config, results)
+}
+
+/// Validates settings passed by the host (e.g. from Argo CD parameters).
+/// Returns an error result for each unknown key.
+pub fn check_settings(settings: &[(String, String)]) -> Vec<KrmResult> {
+    settings
+        .iter()
+        .filter(|(k, _)| !KEYS.iter().any(|key| key.config_map == k))
+        .map(|(k, _)| {
+            KrmResult::new(
+                Severity::Error,
+                format!(
+                    "unknown setting {k:?}; known settings: {}",
+                    known(|k| k.config_map)
+                ),
+            )
+            .at_field(format!("settings.{k}"))
+        })
+        .collect()
+}
+
+/// Reads the raw settings out of a ConfigMap or KrmPromote. Returns `None`
+/// when the object is neither (an error result is pushed).
+fn read(
+    tree: &Tree<'_>,
+    node: NodeId,
+    results: &mut Vec<KrmResult>,
+) -> Option<Vec<(String, Value, String)>> {
+    if tree.is_null(node) {
+        return Some(Vec::new());
+    }
+    let Some(entries) = tree.entries(node) else {
+        results.push(KrmResult::new(
+            Severity::Error,
+            "functionConfig must be a mapping",
+        ));
+        return None;
+    };
+    if entries.is_empty() {
+        return Some(Vec::new());
+    }
+    let get_str = |key: &str| tree.get(node, key).and_then(|v| tree.str(v));
+    let api_version = get_str("apiVersion").unwrap_or("");
+    let kind = get_str("kind").unwrap_or("");
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let mut out = Vec::new();
+    let unknown = |path: String, known_keys: String| {
+        KrmResult::new(
+            Severity::Error,
+            format!("unknown key; known keys: {known_keys}"),
+        )
+        .at_field(path)
+    };
+
+    if kind == "ConfigMap" && group.is_empty() {
+        let Some(data) = tree.get(node, "data") else {
+            return Some(out);
+        };
+        if tree.is_null(data) {
+            return Some(out);
+        }
+        let Some(data_entries) = tree.entries(data) else {
+            results.push(
+                KrmResult::new(Severity::Error, "ConfigMap data must be a mapping")
+                    .at_field("data"),
+            );
+            return None;
+        };
+        for &(k, v) in data_entries {
+            let key = tree.scalar(k).unwrap_or_default();
+            let path = format!("data.{key}");
+            if !KEYS.iter().any(|known| known.config_map == key) {
+                results.push(unknown(path, known(|k| k.config_map)));
+                continue;
+            }
+            // ConfigMap values are strings; coerce scalars written unquoted.
+            match tree.scalar(v) {
+                Some(s) => out.push((key.to_string(), Value::String(s.to_string()), path)),
+                None => results.push(
+                    KrmResult::new(Severity::Error, "ConfigMap values must be strings")
+                        .at_field(path),
+                ),
+            }
+        }
+        return Some(out);
+    }
+
+    if kind == KIND && group == GROUP {
+        for &(k, _) in entries {
+            let key = tree.scalar(k).unwrap_or_default();
+            if !matches!(key, "apiVersion" | "kind" | "metadata" | "spec") {
+                results.push(unknown(
+                    key.to_string(),
+                    "apiVersion, kind, metadata, spec".into(),
+                ));
+            }
+        }
+        let Some(spec) = tree.get(node, "spec") else {
+            return Some(out);
+        };
+        if tree.is_null(spec) {
+            return Some(out);
+        }
+        let Some(spec_entries) = tree.entries(spec) else {
+            results
+                .push(KrmResult::new(Severity::Error, "spec must be a mapping").at_field("spec"));
+            return None;
+        };
+        for &(k, v) in spec_entries {
+            let key = tree.scalar(k).unwrap_or_default();
+            let path = format!("spec.{key}");
+            match KEYS.iter().find(|known| known.spec == key) {
+                None => results.push(unknown(path, known(|k| k.spec))),
+                Some(known) => match scalar::to_json(tree, v) {
+                    Ok(value) => out.push((known.config_map.to_string(), value, path)),
+                    Err(e) => {
+                        results.push(KrmResult::new(Severity::Error, e.to_string()).at_field(path))
+                    }
+                },
+            }
+        }
+        return Some(out);
+    }
+
+    let what = if kind.is_empty() {
+        "an object without kind".to_string()
+    } else {
+        format!("{api_version} {kind}")
+    };
+    results.push(KrmResult::new(
+        Severity::Error,
+        format!("functionConfig must be a v1 ConfigMap or a {GROUP}/v1alpha1 {KIND}, got {what}"),
+    ));
+    None
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 40 {
+        format!("{}...", &s[..s.floor_char_boundary(40)])
+    } else {
+        s
+    }
+}
+
+/// RFC 1123 label: what Kubernetes accepts in names, and so what can be
+/// part of a generated resource name.
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(src: &str) -> (Config, Vec<KrmResult>) {
+        let tree = Tree::parse(src).unwrap();
+        let root = tree.docs.first().map(|d| d.root);
+        load(root.map(|r| (&tree, r)), &[])
+    }
+
+    #[test]
+    fn kpt_placeholder_means_no_config() {
+        let (config, results) = load_str(
+            "{metadata: {name: function-input}, data: {}, kind: ConfigMap, apiVersion: v1}",
+        );
+        assert!(!config.is_set);
+        assert!(results.is_empty());
+    }
+
+    #[test]
+    fn reads_config_map_and_typed_forms_alike() {
+        let (a, ra) = load_str(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  environment: staging\n  trigger-mode: revision\n",
+        );
+        let (b, rb) = load_str(
+            "apiVersion: fn.krm-promote.dev/v1alpha1\nkind: KrmPromote\nmetadata: {name: x}\nspec:\n  environment: staging\n  triggerMode: revision\n",
+        );
+        assert!(ra.is_empty() && rb.is_empty(), "{ra:?} {rb:?}");
+        assert_eq!(a, b);
+        assert_eq!(a.environment.as_deref(), Some("staging"));
+        assert_eq!(a.trigger_mode, TriggerMode::Revision);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_error_results() {
+        let (_, results) = load_str(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  enviroment: staging\n  trigger-mode: sometimes\n",
+        );
+        let text: Vec<String> = results.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "[error] data.enviroment: unknown key; known keys: environment, images, trigger-mode",
+                "[error] data.trigger-mode: trigger-mode must be \"content\" or \"revision\", got \"sometimes\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn foreign_kinds_are_rejected() {
+        let (_, results) =
+            load_str("apiVersion: fn.kpt.dev/v1alpha1\nkind: SetImage\nmetadata: {name: x}\n");
+        assert_eq!(results.len(), 1);
+        assert!(
+            results[0]
+                .message
+                .contains("got fn.kpt.dev/v1alpha1 SetImage")
+        );
+    }
+
+    #[test]
+    fn settings_override_the_function_config() {
+        let tree = Tree::parse(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {environment: staging}\n",
+        )
+        .unwrap();
+        let (config, results) = load(
+            Some((&tree, tree.docs[0].root)),
+            &[("environment".into(), "production".into())],
+        );
+        assert!(results.is_empty());
+        assert_eq!(config.environment.as_deref(), Some("production"));
+    }
+}

@@ -1,0 +1,155 @@
+//! The pure core of krm-promote: a KRM function as a function of text.
+//!
+//! [`process`] takes the bytes an orchestrator sent (a ResourceList, or a
+//! plain stream for kustomize's legacy exec plugins) plus a [`Context`], and
+//! returns the bytes to write back plus the results. It does no I/O, reads
+//! no clock or environment, and gives the same output for the same input
+//! natively and inside the WebAssembly guest.
+//!
+//! What it does *not* do: read files, run kustomize, talk to Argo CD. The
+//! host binary does that and hands the results in.
+//!
+//! Output is produced by editing the input text in place ([`yaml::edit`]):
+//! every byte the function does not deliberately change is kept, including
+//! comments, key order, quoting and the `config.kubernetes.io/*` and
+//! `internal.config.kubernetes.io/*` annotations orchestrators rely on.
+
+pub mod config;
+mod error;
+pub mod krm_result;
+pub mod resource_list;
+pub mod yaml;
+
+pub use config::{Config, TriggerMode};
+pub use error::Error;
+pub use krm_result::{KrmResult, ResourceRef, Severity};
+
+use resource_list::Input;
+use yaml::{Edits, Tree};
+
+/// How input and output are framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// A `config.kubernetes.io/v1` ResourceList in, a ResourceList out.
+    ResourceList,
+    /// A plain YAML stream in and out (kustomize legacy exec plugins).
+    Stream,
+}
+
+/// What the host knows beyond the input.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// How input and output are framed.
+    pub framing: Framing,
+    /// The functionConfig text for [`Framing::Stream`].
+    pub function_config: Option<String>,
+    /// Settings that override the functionConfig, in precedence order
+    /// (ConfigMap spelling: `environment`, `trigger-mode`, ...).
+    pub settings: Vec<(String, String)>,
+    /// The source revision being rendered, if known.
+    pub source_revision: Option<String>,
+}
+
+impl Context {
+    /// A context for a plain ResourceList run with nothing else known.
+    pub fn resource_list() -> Self {
+        Context {
+            framing: Framing::ResourceList,
+            function_config: None,
+            settings: Vec::new(),
+            source_revision: None,
+        }
+    }
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// The complete output document(s), framed as requested.
+    pub document: String,
+    /// Whether any result has severity `error`.
+    pub has_errors: bool,
+    /// All results, in output order.
+    pub results: Vec<KrmResult>,
+}
+
+/// Runs krm-promote over `input`.
+///
+/// # Errors
+/// [`Error::InvalidInput`] when the input is not a ResourceList (or stream)
+/// of KRM resources; [`Error::InvalidConfig`] when the stream framing's
+/// functionConfig text cannot be read. Everything else is reported as
+/// results inside a successful [`Output`].
+pub fn process(input: &str, ctx: &Context) -> Result<Output, Error> {
+    let parsed = Input::parse(input, ctx.framing)?;
+
+    let config_text = match ctx.framing {
+        Framing::Stream => ctx.function_config.as_deref(),
+        Framing::ResourceList => None,
+    };
+    let config_tree = config_text
+        .map(|text| {
+            let tree = Tree::parse(text).map_err(|e| Error::InvalidConfig(strip_kind(e)))?;
+            if tree.docs.len() > 1 {
+                return Err(Error::InvalidConfig(format!(
+                    "expected one document, found {}",
+                    tree.docs.len()
+                )));
+            }
+            Ok(tree)
+        })
+        .transpose()?;
+    let config_node = match (&config_tree, parsed.function_config) {
+        (Some(tree), _) => tree.docs.first().map(|d| (tree, d.root)),
+        (None, Some(node)) => Some((&parsed.tree, node)),
+        (None, None) => None,
+    };
+
+    let mut results = config::check_settings(&ctx.settings);
+    let known: Vec<(String, String)> = ctx
+        .settings
+        .iter()
+        .filter(|(k, _)| {
+            results.iter().all(|r| {
+                r.field
+                    .as_ref()
+                    .is_none_or(|f| f.path != format!("settings.{k}"))
+            })
+        })
+        .cloned()
+        .collect();
+    let (config, config_results) = config::load(config_node, &known);
+    results.extend(config_results);
+
+    let edits = Edits::new();
+    let new_items: Vec<serde_json::Value> = Vec::new();
+
+    let has_errors = results.iter().any(|r| r.severity == Severity::Error);
+    if !has_errors {
+        results.push(summary(&config, parsed.items.len()));
+    }
+    let document = parsed.render(edits, &new_items, &results);
+    Ok(Output {
+        document,
+        has_errors,
+        results,
+    })
+}
+
+fn summary(config: &Config, items: usize) -> KrmResult {
+    let noun = if items == 1 { "resource" } else { "resources" };
+    let message = match (&config.environment, config.is_set) {
+        (_, false) => {
+            format!("no functionConfig settings: {items} {noun} passed through unchanged")
+        }
+        (Some(env), true) => format!("environment {env}: {items} {noun} passed through unchanged"),
+        (None, true) => format!("{items} {noun} passed through unchanged"),
+    };
+    KrmResult::new(Severity::Info, message)
+}
+
+fn strip_kind(e: Error) -> String {
+    match e {
+        Error::InvalidInput(m) | Error::InvalidConfig(m) => m,
+    }
+}

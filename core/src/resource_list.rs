@@ -1,0 +1,424 @@
+//! Reading the input (a ResourceList, or a plain stream for kustomize's
+//! legacy exec plugins) and writing the output by editing the input in place.
+
+use serde_json::Value;
+
+use crate::krm_result::{File, KrmResult, ResourceRef};
+use crate::yaml::{Edits, NodeId, Tree, emit};
+use crate::{Error, Framing};
+
+/// One KRM resource of the input.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// The resource's root node.
+    pub node: NodeId,
+    /// Position among the input's items (0-based).
+    pub index: usize,
+    /// `apiVersion`.
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`, if set.
+    pub namespace: Option<String>,
+    /// The file it came from (kpt's path/index annotations), if known.
+    pub file: Option<File>,
+}
+
+impl Item {
+    /// The `resourceRef` for results about this item.
+    pub fn resource_ref(&self) -> ResourceRef {
+        ResourceRef {
+            api_version: self.api_version.clone(),
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    /// A result about this item.
+    pub fn result(&self, severity: crate::Severity, message: impl Into<String>) -> KrmResult {
+        let mut r = KrmResult::new(severity, message);
+        r.resource_ref = Some(self.resource_ref());
+        r.file = self.file.clone();
+        r
+    }
+
+    /// `kind/namespace/name` (or `kind/name`), for messages.
+    pub fn display(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{}/{}", self.kind, ns, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+
+    /// The API group (empty for the core group).
+    pub fn group(&self) -> &str {
+        self.api_version.rsplit_once('/').map_or("", |(g, _)| g)
+    }
+}
+
+/// The parsed input.
+#[derive(Debug)]
+pub struct Input<'a> {
+    /// The YAML tree of the whole input.
+    pub tree: Tree<'a>,
+    /// How the input is framed.
+    pub framing: Framing,
+    /// The ResourceList's root mapping (`resource-list` framing only).
+    pub root: Option<NodeId>,
+    /// The resources, in input order.
+    pub items: Vec<Item>,
+    /// The functionConfig node, if any (`resource-list` framing only).
+    pub function_config: Option<NodeId>,
+}
+
+impl<'a> Input<'a> {
+    /// Parses and validates `src`.
+    pub fn parse(src: &'a str, framing: Framing) -> Result<Input<'a>, Error> {
+        let src = src.strip_prefix('\u{FEFF}').unwrap_or(src);
+        let tree = Tree::parse(src)?;
+        let mut input = Input {
+            tree,
+            framing,
+            root: None,
+            items: Vec::new(),
+            function_config: None,
+        };
+        let nodes: Vec<NodeId> = match framing {
+            Framing::ResourceList => {
+                let root = input.resource_list_root()?;
+                input.root = Some(root);
+                input.function_config = input.tree.get(root, "functionConfig");
+                match input.tree.get(root, "items") {
+                    None => Vec::new(),
+                    Some(items) if input.tree.is_null(items) => Vec::new(),
+                    Some(items) => input
+                        .tree
+                        .items(items)
+                        .ok_or_else(|| {
+                            Error::InvalidInput(format!(
+                                "ResourceList.items at line {} is not a list",
+                                input.tree.node(items).line
+                            ))
+                        })?
+                        .to_vec(),
+                }
+            }
+            Framing::Stream => input.tree.docs.iter().map(|d| d.root).collect(),
+        };
+        for (index, node) in nodes.into_iter().enumerate() {
+            let item = input.item(index, node)?;
+            input.items.push(item);
+        }
+        Ok(input)
+    }
+
+    fn resource_list_root(&self) -> Result<NodeId, Error> {
+        let tree = &self.tree;
+        let doc = match tree.docs.as_slice() {
+            [] => {
+                return Err(Error::InvalidInput(
+                    "the input is empty; expected a ResourceList (kind: ResourceList, apiVersion: config.kubernetes.io/v1)"
+                        .into(),
+                ));
+            }
+            [doc] => *doc,
+            [_, second, ..] => {
+                return Err(Error::InvalidInput(format!(
+                    "the input holds {} YAML documents (the second at line {}); expected one ResourceList",
+                    tree.docs.len(),
+                    tree.node(second.root).line
+                )));
+            }
+        };
+        let root = doc.root;
+        if tree.entries(root).is_none() {
+            return Err(Error::InvalidInput(format!(
+                "the document at line {} is not a mapping; expected a ResourceList",
+                tree.node(root).line
+            )));
+        }
+        let kind = tree.get(root, "kind").and_then(|k| tree.str(k));
+        if kind != Some("ResourceList") {
+            return Err(Error::InvalidInput(match kind {
+                Some(k) => format!("expected kind ResourceList, got kind {k:?}"),
+                None => "the document has no kind; expected kind ResourceList".into(),
+            }));
+        }
+        let api = tree.get(root, "apiVersion").and_then(|a| tree.str(a));
+        match api {
+            Some(a) if a.starts_with("config.kubernetes.io/") => Ok(root),
+            Some(a) => Err(Error::InvalidInput(format!(
+                "ResourceList apiVersion {a:?} is not config.kubernetes.io/v1 (or another config.kubernetes.io version)"
+            ))),
+            None => Err(Error::InvalidInput("ResourceList has no apiVersion".into())),
+        }
+    }
+
+    fn item(&self, index: usize, node: NodeId) -> Result<Item, Error> {
+        let tree = &self.tree;
+        let line = tree.node(node).line;
+        let what = match self.framing {
+            Framing::ResourceList => format!("items[{index}] (line {line})"),
+            Framing::Stream => format!("document {} (line {line})", index + 1),
+        };
+        if tree.entries(node).is_none() {
+            return Err(Error::InvalidInput(format!("{what} is not a mapping")));
+        }
+        let field = |path: &[&str]| -> Result<String, Error> {
+            let value = tree
+                .path(node, path)
+                .ok_or_else(|| Error::InvalidInput(format!("{what} has no {}", path.join("."))))?;
+            match tree.str(value) {
+                Some(s) if !s.is_empty() => Ok(s.to_string()),
+                _ => Err(Error::InvalidInput(format!(
+                    "{what}: {} must be a non-empty string",
+                    path.join(".")
+                ))),
+            }
+        };
+        let api_version = field(&["apiVersion"])?;
+        let kind = field(&["kind"])?;
+        let metadata = tree.get(node, "metadata");
+        if metadata.is_none_or(|m| tree.entries(m).is_none()) {
+            return Err(Error::InvalidInput(format!(
+                "{what} ({kind}) has no metadata mapping"
+            )));
+        }
+        let name = field(&["metadata", "name"])?;
+        let namespace = tree
+            .path(node, &["metadata", "namespace"])
+            .and_then(|n| tree.str(n))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let annotation = |key: &str| {
+            tree.path(node, &["metadata", "annotations", key])
+                .and_then(|v| tree.scalar(v))
+                .map(str::to_string)
+        };
+        let path = annotation("internal.config.kubernetes.io/path")
+            .or_else(|| annotation("config.kubernetes.io/path"));
+        let file = path.map(|path| File {
+            path,
+            index: annotation("internal.config.kubernetes.io/index")
+                .or_else(|| annotation("config.kubernetes.io/index"))
+                .and_then(|i| i.parse().ok())
+                .unwrap_or(0),
+        });
+        Ok(Item {
+            node,
+            index,
+            api_version,
+            kind,
+            name,
+            namespace,
+            file,
+        })
+    }
+
+    /// Writes the output: the input with `edits` applied, `new_items`
+    /// appended, and (for a ResourceList) `results` replacing any results
+    /// the input carried.
+    pub fn render(&self, mut edits: Edits, new_items: &[Value], results: &[KrmResult]) -> String {
+        let tree = &self.tree;
+        let src = tree.src;
+        match (self.framing, self.root) {
+            (Framing::Stream, _) | (_, None) => {
+                let mut out = edits.apply(src);
+                for item in new_items {
+                    if !out.is_empty() && !out.ends_with('\n') {
+                        out.push('\n');
+                    }
+                    out.push_str("---\n");
+                    out.push_str(&emit::block(item, 0));
+                }
+                out
+            }
+            (Framing::ResourceList, Some(root)) => {
+                let results: Vec<Value> = results
+                    .iter()
+                    .map(|r| serde_json::to_value(r).expect("results serialize"))
+                    .collect();
+                if tree.node(root).flow {
+                    self.render_flow(root, edits, new_items, &results)
+                } else {
+                    self.render_block(root, &mut edits, new_items, &results);
+                    edits.apply(src)
+                }
+            }
+        }
+    }
+
+    fn render_block(
+        &self,
+        root: NodeId,
+        edits: &mut Edits,
+        new_items: &[Value],
+        results: &[Value],
+    ) {
+        let tree = &self.tree;
+        let src = tree.src;
+        let entries = tree.entries(root).expect("root is a mapping");
+        let root_end = tree.node(root).end;
+        let newline_at = |at: usize| {
+            if at == 0 || src.as_bytes()[at - 1] == b'\n' {
+                ""
+            } else {
+                "\n"
+            }
+        };
+
+        if !new_items.is_empty() {
+            let seq = Value::Array(new_items.to_vec());
+            match tree.entry(root, "items") {
+                Some((_, items))
+                    if tree.items(items).is_some_and(|i| !i.is_empty())
+                        && !tree.node(items).flow =>
+                {
+                    let first = tree.items(items).expect("a sequence")[0];
+                    let dash = dash_column(src, tree.node(first).start);
+                    let at = tree.node(items).end;
+                    let mut text = newline_at(at).to_string();
+                    text.extend(std::iter::repeat_n(' ', dash));
+                    text.push_str(&emit::block(&seq, dash));
+                    edits.insert(at, text);
+                }
+                Some((_, items))
+                    if tree.node(items).flow
+                        && !tree.items(items).is_some_and(|i| i.is_empty()) =>
+                {
+                    let node = tree.node(items);
+                    let json: Vec<String> = new_items.iter().map(|v| v.to_string()).collect();
+                    edits.insert(node.end - 1, format!(", {}", json.join(", ")));
+                }
+                Some((key, items)) => {
+                    // `items: []`, `items:` or `items: ~`: write a block list.
+                    let col = tree.column(tree.node(key).start);
+                    let mut text = String::from("\n");
+                    text.extend(std::iter::repeat_n(' ', col));
+                    text.push_str(emit::block(&seq, col).trim_end_matches('\n'));
+                    let (start, end) = if tree.node(items).flow {
+                        let n = tree.node(items);
+                        let mut s = n.start;
+                        while s > 0 && src.as_bytes()[s - 1] == b' ' {
+                            s -= 1;
+                        }
+                        (s, n.end)
+                    } else {
+                        crate::yaml::edit::null_span(tree, items)
+                    };
+                    edits.replace(start, end, text);
+                }
+                None => {
+                    let text = format!("{}items:\n{}", newline_at(root_end), emit::block(&seq, 0));
+                    edits.insert(root_end, text);
+                }
+            }
+        }
+
+        // Results are output only: drop what the input carried.
+        if let Some(pos) = entries
+            .iter()
+            .position(|&(k, _)| tree.scalar(k) == Some("results"))
+        {
+            let start = tree.node(entries[pos].0).start;
+            let end = entries
+                .get(pos + 1)
+                .map_or(root_end, |&(k, _)| tree.node(k).start);
+            edits.replace(start, end, "");
+        }
+        let mut text = newline_at(root_end).to_string();
+        text.push_str("results:");
+        if results.is_empty() {
+            text.push_str(" []\n");
+        } else {
+            text.push('\n');
+            text.push_str(&emit::block(&Value::Array(results.to_vec()), 0));
+        }
+        edits.insert(root_end, text);
+    }
+
+    fn render_flow(
+        &self,
+        root: NodeId,
+        mut edits: Edits,
+        new_items: &[Value],
+        results: &[Value],
+    ) -> String {
+        let tree = &self.tree;
+        let entries = tree.entries(root).expect("root is a mapping");
+        let close = tree.node(root).end - 1;
+        let json_list = |values: &[Value]| {
+            values
+                .iter()
+                .map(Value::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !new_items.is_empty() {
+            match tree.get(root, "items") {
+                Some(items) if tree.items(items).is_some() => {
+                    let node = tree.node(items);
+                    let sep = if tree.items(items).expect("a sequence").is_empty() {
+                        ""
+                    } else {
+                        ", "
+                    };
+                    edits.insert(node.end - 1, format!("{sep}{}", json_list(new_items)));
+                }
+                Some(items) => {
+                    let node = tree.node(items);
+                    edits.replace(node.start, node.end, format!("[{}]", json_list(new_items)));
+                }
+                None => edits.insert(close, format!(", \"items\": [{}]", json_list(new_items))),
+            }
+        }
+        if let Some(pos) = entries
+            .iter()
+            .position(|&(k, _)| tree.scalar(k) == Some("results"))
+        {
+            // Remove `"results": [...]` with the comma that separates it.
+            let (k, v) = entries[pos];
+            let (start, end) = match entries.get(pos + 1) {
+                Some(&(next, _)) => (tree.node(k).start, tree.node(next).start),
+                None if pos > 0 => (tree.node(entries[pos - 1].1).end, tree.node(v).end),
+                None => (tree.node(k).start, tree.node(v).end),
+            };
+            edits.replace(start, end, "");
+        }
+        edits.insert(close, format!(", \"results\": [{}]", json_list(results)));
+        edits.apply(tree.src)
+    }
+}
+
+/// The column of the `- ` that introduces the sequence entry whose content
+/// starts at `item_start`.
+fn dash_column(src: &str, item_start: usize) -> usize {
+    let bytes = src.as_bytes();
+    let mut i = item_start;
+    while i > 0 && bytes[i - 1] == b' ' {
+        i -= 1;
+    }
+    if i > 0 && bytes[i - 1] == b'-' {
+        return column(src, i - 1);
+    }
+    // The entry's content starts on a later line (`- # comment` or `-`):
+    // find the nearest earlier line whose first non-blank is `-`.
+    let mut end = src[..item_start].rfind('\n').unwrap_or(0);
+    while end > 0 {
+        let begin = src[..end].rfind('\n').map_or(0, |p| p + 1);
+        let line = &src[begin..end];
+        let trimmed = line.trim_start_matches(' ');
+        if trimmed.starts_with('-') {
+            return line.len() - trimmed.len();
+        }
+        end = begin.saturating_sub(1);
+    }
+    0
+}
+
+fn column(src: &str, offset: usize) -> usize {
+    offset - src[..offset].rfind('\n').map_or(0, |i| i + 1)
+}

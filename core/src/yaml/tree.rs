@@ -1,0 +1,539 @@
+//! A YAML node tree that remembers where every node came from.
+//!
+//! The tree is built from saphyr-parser's event stream. Every node carries a
+//! byte span into the source text, so that edits can be made *in place*
+//! (see [`super::edit`]): what the function does not change keeps its exact
+//! bytes, comments and formatting. Nodes live in an arena and refer to each
+//! other by [`NodeId`]; aliases are kept as references to their anchor.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span as PSpan};
+
+use crate::Error;
+
+/// Index of a node in [`Tree::nodes`].
+pub type NodeId = u32;
+
+/// How a scalar was written in the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Plain (unquoted).
+    Plain,
+    /// `'single quoted'`.
+    SingleQuoted,
+    /// `"double quoted"`.
+    DoubleQuoted,
+    /// `|` literal block scalar.
+    Literal,
+    /// `>` folded block scalar.
+    Folded,
+}
+
+/// What a node is.
+#[derive(Debug, Clone)]
+pub enum Kind<'a> {
+    /// A scalar with its decoded value.
+    Scalar {
+        /// The decoded value.
+        value: Cow<'a, str>,
+        /// How it was written.
+        style: Style,
+    },
+    /// A mapping; entries in source order.
+    Mapping(Vec<(NodeId, NodeId)>),
+    /// A sequence; items in source order.
+    Sequence(Vec<NodeId>),
+    /// `*alias`, pointing at the anchored node.
+    Alias(NodeId),
+}
+
+/// One node with its position in the source.
+#[derive(Debug, Clone)]
+pub struct Node<'a> {
+    /// What the node is.
+    pub kind: Kind<'a>,
+    /// Byte offset where the node's text starts. For a block mapping this is
+    /// its first key; for a flow collection its opening bracket.
+    pub start: usize,
+    /// Byte offset just past the node. Exact for scalars and flow
+    /// collections; for block collections it is where the next token starts
+    /// (trailing comments and blank lines included).
+    pub end: usize,
+    /// 1-based line of `start`.
+    pub line: u32,
+    /// The node is a flow collection or sits inside one.
+    pub flow: bool,
+    /// The explicit tag, e.g. `!!str`, if any.
+    pub tag: Option<String>,
+}
+
+/// One YAML document of a stream.
+#[derive(Debug, Clone, Copy)]
+pub struct Document {
+    /// The root node.
+    pub root: NodeId,
+    /// Byte offset where the document's content starts.
+    pub start: usize,
+    /// Byte offset where the document ends (start of the next document's
+    /// `---`, a `...` marker, or the end of the input).
+    pub end: usize,
+}
+
+/// A parsed YAML stream.
+#[derive(Debug)]
+pub struct Tree<'a> {
+    /// The source text.
+    pub src: &'a str,
+    /// All nodes, in document order of their start.
+    pub nodes: Vec<Node<'a>>,
+    /// The documents of the stream (empty documents are skipped).
+    pub docs: Vec<Document>,
+}
+
+/// Deepest nesting accepted; deeper input is rejected rather than risking
+/// the stack of every recursive consumer.
+pub const MAX_DEPTH: usize = 256;
+
+/// Converts saphyr's character offsets into byte offsets.
+struct Offsets {
+    /// `(char index, extra bytes before it)` at each point where the extra
+    /// byte count grows (just after every non-ASCII character).
+    steps: Vec<(usize, usize)>,
+}
+
+impl Offsets {
+    fn new(src: &str) -> Self {
+        let mut steps = Vec::new();
+        if !src.is_ascii() {
+            let mut extra = 0;
+            for (ci, ch) in src.chars().enumerate() {
+                let w = ch.len_utf8();
+                if w > 1 {
+                    extra += w - 1;
+                    steps.push((ci + 1, extra));
+                }
+            }
+        }
+        Offsets { steps }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        if self.steps.is_empty() {
+            return char_index;
+        }
+        let i = self.steps.partition_point(|&(ci, _)| ci <= char_index);
+        if i == 0 {
+            char_index
+        } else {
+            char_index + self.steps[i - 1].1
+        }
+    }
+}
+
+enum Open<'a> {
+    Map {
+        id: NodeId,
+        entries: Vec<(NodeId, NodeId)>,
+        pending_key: Option<NodeId>,
+        keys: HashMap<Cow<'a, str>, u32>,
+    },
+    Seq {
+        id: NodeId,
+        items: Vec<NodeId>,
+    },
+}
+
+impl<'a> Tree<'a> {
+    /// Parses `src` as a YAML stream.
+    ///
+    /// Rejects duplicate mapping keys, undefined aliases and nesting deeper
+    /// than [`MAX_DEPTH`], each with the line it was found on.
+    pub fn parse(src: &'a str) -> Result<Tree<'a>, Error> {
+        let offsets = Offsets::new(src);
+        let mut tree = Tree {
+            src,
+            nodes: Vec::new(),
+            docs: Vec::new(),
+        };
+        let mut stack: Vec<Open<'a>> = Vec::new();
+        let mut anchors: HashMap<usize, NodeId> = HashMap::new();
+        let mut doc_start = 0usize;
+        let mut doc_root: Option<NodeId> = None;
+        let mut parser = Parser::new_from_str(src);
+        let pos = |sp: &PSpan| (offsets.byte(sp.start.index()), offsets.byte(sp.end.index()));
+
+        while let Some(ev) = parser.next_event() {
+            let (event, span) = ev.map_err(|e| {
+                Error::InvalidInput(format!(
+                    "invalid YAML at line {} column {}: {}",
+                    e.marker().line(),
+                    e.marker().col() + 1,
+                    e.info()
+                ))
+            })?;
+            let line = span.start.line() as u32;
+            let (start, end) = pos(&span);
+            let in_flow = |stack: &Vec<Open<'a>>, tree: &Tree<'a>| match stack.last() {
+                Some(Open::Map { id, .. }) | Some(Open::Seq { id, .. }) => {
+                    tree.nodes[*id as usize].flow
+                }
+                None => false,
+            };
+            match event {
+                Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+                Event::DocumentStart(_) => {
+                    doc_start = start;
+                    doc_root = None;
+                }
+                Event::DocumentEnd => {
+                    if let Some(root) = doc_root.take() {
+                        let root_node = &tree.nodes[root as usize];
+                        // An implicit document containing only an empty plain
+                        // scalar is an empty document (e.g. a stream with a
+                        // trailing `---`): skip it.
+                        let empty = matches!(&root_node.kind,
+                            Kind::Scalar { value, style: Style::Plain } if value.is_empty())
+                            && root_node.tag.is_none();
+                        if !empty {
+                            let doc_end = end.max(root_node.end);
+                            tree.docs.push(Document {
+                                root,
+                                start: doc_start.min(root_node.start),
+                                end: doc_end,
+                            });
+                        }
+                    }
+                    anchors.clear();
+                }
+                Event::Alias(anchor) => {
+                    let target = *anchors.get(&anchor).ok_or_else(|| {
+                        Error::InvalidInput(format!("undefined alias at line {line}"))
+                    })?;
+                    let flow = in_flow(&stack, &tree);
+                    let id = tree.push(Node {
+                        kind: Kind::Alias(target),
+                        start,
+                        end,
+                        line,
+                        flow,
+                        tag: None,
+                    });
+                    tree.attach(&mut stack, &mut doc_root, id)?;
+                }
+                Event::Scalar(value, style, anchor, tag) => {
+                    let style = match style {
+                        ScalarStyle::Plain => Style::Plain,
+                        ScalarStyle::SingleQuoted => Style::SingleQuoted,
+                        ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                        ScalarStyle::Literal => Style::Literal,
+                        ScalarStyle::Folded => Style::Folded,
+                    };
+                    let flow = in_flow(&stack, &tree);
+                    // A scalar's span starts at its anchor or tag when it has
+                    // one; move the start to the scalar text itself.
+                    let start = if anchor != 0 || tag.is_some() {
+                        skip_properties(src, start, end)
+                    } else {
+                        start
+                    };
+                    let id = tree.push(Node {
+                        kind: Kind::Scalar { value, style },
+                        start,
+                        end,
+                        line,
+                        flow,
+                        tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)),
+                    });
+                    if anchor != 0 {
+                        anchors.insert(anchor, id);
+                    }
+                    tree.attach(&mut stack, &mut doc_root, id)?;
+                }
+                Event::MappingStart(anchor, ref tag) | Event::SequenceStart(anchor, ref tag) => {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(Error::InvalidInput(format!(
+                            "YAML nesting deeper than {MAX_DEPTH} levels at line {line}"
+                        )));
+                    }
+                    let is_map = matches!(event, Event::MappingStart(..));
+                    let bracket = if is_map { b'{' } else { b'[' };
+                    let own_flow = src.as_bytes().get(start.max(end.saturating_sub(1)))
+                        == Some(&bracket)
+                        && end > start;
+                    let flow = own_flow || in_flow(&stack, &tree);
+                    let start = if own_flow { end - 1 } else { start };
+                    let id = tree.push(Node {
+                        kind: if is_map {
+                            Kind::Mapping(Vec::new())
+                        } else {
+                            Kind::Sequence(Vec::new())
+                        },
+                        start,
+                        end: start,
+                        line,
+                        flow,
+                        tag: tag.as_ref().map(|t| format!("{}{}", t.handle, t.suffix)),
+                    });
+                    if anchor != 0 {
+                        anchors.insert(anchor, id);
+                    }
+                    stack.push(if is_map {
+                        Open::Map {
+                            id,
+                            entries: Vec::new(),
+                            pending_key: None,
+                            keys: HashMap::new(),
+                        }
+                    } else {
+                        Open::Seq {
+                            id,
+                            items: Vec::new(),
+                        }
+                    });
+                }
+                Event::MappingEnd | Event::SequenceEnd => {
+                    let open = stack.pop().expect("parser balances collections");
+                    let id = match open {
+                        Open::Map { id, entries, .. } => {
+                            tree.nodes[id as usize].kind = Kind::Mapping(entries);
+                            id
+                        }
+                        Open::Seq { id, items } => {
+                            tree.nodes[id as usize].kind = Kind::Sequence(items);
+                            id
+                        }
+                    };
+                    let node = &mut tree.nodes[id as usize];
+                    node.end = if node.flow && end > start {
+                        end
+                    } else {
+                        start.max(node.start)
+                    };
+                    tree.attach(&mut stack, &mut doc_root, id)?;
+                }
+            }
+        }
+        Ok(tree)
+    }
+
+    fn push(&mut self, node: Node<'a>) -> NodeId {
+        self.nodes.push(node);
+        (self.nodes.len() - 1) as NodeId
+    }
+
+    /// Adds a finished node to the collection being built, or makes it the
+    /// document's root.
+    fn attach(
+        &mut self,
+        stack: &mut [Open<'a>],
+        doc_root: &mut Option<NodeId>,
+        id: NodeId,
+    ) -> Result<(), Error> {
+        match stack.last_mut() {
+            None => *doc_root = Some(id),
+            Some(Open::Seq { items, .. }) => items.push(id),
+            Some(Open::Map {
+                entries,
+                pending_key,
+                keys,
+                ..
+            }) => match pending_key.take() {
+                None => {
+                    if let Kind::Scalar { value, .. } = &self.nodes[id as usize].kind {
+                        let line = self.nodes[id as usize].line;
+                        if let Some(first) = keys.insert(value.clone(), line) {
+                            return Err(Error::InvalidInput(format!(
+                                "duplicate mapping key {value:?} at line {line} (first at line {first})"
+                            )));
+                        }
+                    }
+                    *pending_key = Some(id);
+                }
+                Some(key) => entries.push((key, id)),
+            },
+        }
+        Ok(())
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: NodeId) -> &Node<'a> {
+        &self.nodes[id as usize]
+    }
+
+    /// Follows aliases to the node they stand for.
+    pub fn resolve(&self, mut id: NodeId) -> NodeId {
+        while let Kind::Alias(target) = self.nodes[id as usize].kind {
+            id = target;
+        }
+        id
+    }
+
+    /// The decoded value if `id` is a scalar (after following aliases).
+    pub fn scalar(&self, id: NodeId) -> Option<&str> {
+        match &self.node(self.resolve(id)).kind {
+            Kind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The string value if `id` is a scalar that resolves to a YAML string
+    /// (quoted, block, tagged `!!str`, or plain and not null/bool/number).
+    pub fn str(&self, id: NodeId) -> Option<&str> {
+        let node = self.node(self.resolve(id));
+        match &node.kind {
+            Kind::Scalar { value, style } => {
+                let tagged_str = node.tag.as_deref() == Some("tag:yaml.org,2002:str")
+                    || node.tag.as_deref() == Some("!!str");
+                if *style != Style::Plain || tagged_str || super::scalar::plain_is_string(value) {
+                    Some(value)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Mapping entries of `id` (after following aliases), or `None`.
+    pub fn entries(&self, id: NodeId) -> Option<&[(NodeId, NodeId)]> {
+        match &self.node(self.resolve(id)).kind {
+            Kind::Mapping(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// Sequence items of `id` (after following aliases), or `None`.
+    pub fn items(&self, id: NodeId) -> Option<&[NodeId]> {
+        match &self.node(self.resolve(id)).kind {
+            Kind::Sequence(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The `(key, value)` pair for `key` in mapping `id`.
+    pub fn entry(&self, id: NodeId, key: &str) -> Option<(NodeId, NodeId)> {
+        self.entries(id)?
+            .iter()
+            .copied()
+            .find(|&(k, _)| self.scalar(k) == Some(key))
+    }
+
+    /// The value for `key` in mapping `id`.
+    pub fn get(&self, id: NodeId, key: &str) -> Option<NodeId> {
+        self.entry(id, key).map(|(_, v)| v)
+    }
+
+    /// Follows a path of mapping keys from `id`.
+    pub fn path(&self, id: NodeId, keys: &[&str]) -> Option<NodeId> {
+        keys.iter().try_fold(id, |at, key| self.get(at, key))
+    }
+
+    /// Whether the node is a null scalar (`~`, `null`, or empty).
+    pub fn is_null(&self, id: NodeId) -> bool {
+        let node = self.node(self.resolve(id));
+        matches!(&node.kind, Kind::Scalar { value, style: Style::Plain }
+            if node.tag.is_none() && super::scalar::is_null(value))
+    }
+
+    /// The source text of a node with an exact span (scalars, flow nodes).
+    pub fn text(&self, id: NodeId) -> &'a str {
+        let node = self.node(id);
+        &self.src[node.start..node.end]
+    }
+
+    /// 0-based column (in bytes) of a byte offset.
+    pub fn column(&self, offset: usize) -> usize {
+        offset - self.src[..offset].rfind('\n').map_or(0, |i| i + 1)
+    }
+}
+
+/// Skips `&anchor` and `!tag` properties (and the blanks after them) at the
+/// start of a scalar's span.
+fn skip_properties(src: &str, mut start: usize, end: usize) -> usize {
+    let bytes = src.as_bytes();
+    while start < end && (bytes[start] == b'&' || bytes[start] == b'!') {
+        while start < end && !bytes[start].is_ascii_whitespace() {
+            start += 1;
+        }
+        while start < end && bytes[start].is_ascii_whitespace() {
+            start += 1;
+        }
+    }
+    start
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_are_bytes_even_after_non_ascii_text() {
+        let src = "a: \"héllo ✓\"\nb: plain\n";
+        let tree = Tree::parse(src).unwrap();
+        let root = tree.docs[0].root;
+        let b = tree.get(root, "b").unwrap();
+        assert_eq!(tree.text(b), "plain");
+        let a = tree.get(root, "a").unwrap();
+        assert_eq!(tree.text(a), "\"héllo ✓\"");
+    }
+
+    #[test]
+    fn flow_collections_have_exact_spans() {
+        let src = "m: {x: 1, y: [a, b]}\n";
+        let tree = Tree::parse(src).unwrap();
+        let m = tree.get(tree.docs[0].root, "m").unwrap();
+        assert_eq!(tree.text(m), "{x: 1, y: [a, b]}");
+        assert!(tree.node(m).flow);
+        let y = tree.get(m, "y").unwrap();
+        assert_eq!(tree.text(y), "[a, b]");
+    }
+
+    #[test]
+    fn block_mapping_starts_at_first_key() {
+        let src = "items:\n- # head\n  kind: X\n  metadata:\n    name: n\n";
+        let tree = Tree::parse(src).unwrap();
+        let items = tree.get(tree.docs[0].root, "items").unwrap();
+        let first = tree.items(items).unwrap()[0];
+        assert_eq!(&src[tree.node(first).start..][..4], "kind");
+        assert!(!tree.node(first).flow);
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_with_line() {
+        let err = Tree::parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("duplicate mapping key \"a\" at line 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_rejected() {
+        let src = "[".repeat(1000) + &"]".repeat(1000);
+        let err = Tree::parse(&src).unwrap_err();
+        // saphyr-parser's own recursion limit or ours, whichever comes first.
+        let msg = err.to_string();
+        assert!(
+            msg.contains("nesting deeper") || msg.contains("recursion limit"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn anchored_scalars_start_at_their_text() {
+        let src = "x: &a 1\ny: *a\n";
+        let tree = Tree::parse(src).unwrap();
+        let root = tree.docs[0].root;
+        assert_eq!(tree.text(tree.get(root, "x").unwrap()), "1");
+        assert_eq!(tree.scalar(tree.get(root, "y").unwrap()), Some("1"));
+    }
+
+    #[test]
+    fn streams_skip_empty_documents() {
+        let tree = Tree::parse("---\na: 1\n---\n---\nb: 2\n").unwrap();
+        assert_eq!(tree.docs.len(), 2);
+    }
+}

@@ -1,0 +1,62 @@
+//! The krm-promote KRM function as a WebAssembly component.
+//!
+//! Glue only: converts the WIT types to and from [`krm_promote_core`] and
+//! calls [`krm_promote_core::process`]. All logic lives in the core crate so
+//! that it is unit-tested natively and behaves identically here.
+
+#![allow(
+    missing_docs,
+    reason = "the exported API is generated from wit/ by wit-bindgen"
+)]
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "krm-promote",
+});
+
+use exports::krm_promote::function::krm::{
+    Context, Diagnostic, Error, Framing, Guest, Output, Severity,
+};
+use krm_promote_core as core;
+
+struct Component;
+
+impl Guest for Component {
+    fn process(input: String, context: Context) -> Result<Output, Error> {
+        let ctx = core::Context {
+            framing: match context.framing {
+                Framing::ResourceList => core::Framing::ResourceList,
+                Framing::YamlStream => core::Framing::Stream,
+            },
+            function_config: context.function_config,
+            settings: context
+                .settings
+                .into_iter()
+                .map(|s| (s.key, s.value))
+                .collect(),
+            source_revision: context.source_revision,
+        };
+        match core::process(&input, &ctx) {
+            Ok(out) => Ok(Output {
+                document: out.document,
+                has_errors: out.has_errors,
+                diagnostics: out
+                    .results
+                    .iter()
+                    .map(|r| Diagnostic {
+                        severity: match r.severity {
+                            core::Severity::Info => Severity::Info,
+                            core::Severity::Warning => Severity::Warning,
+                            core::Severity::Error => Severity::Error,
+                        },
+                        message: r.to_string(),
+                    })
+                    .collect(),
+            }),
+            Err(core::Error::InvalidInput(m)) => Err(Error::InvalidInput(m)),
+            Err(core::Error::InvalidConfig(m)) => Err(Error::InvalidConfig(m)),
+        }
+    }
+}
+
+export!(Component);

@@ -1,0 +1,244 @@
+//! Runs the krm-promote component in a sandbox.
+//!
+//! The guest gets no filesystem, network, environment, arguments or real
+//! clock, and deterministic randomness; its memory and run time are capped.
+//! The compiled component comes from [`crate::cache`], so a process start
+//! does not JIT-compile the component again.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
+
+use crate::bindings::exports::krm_promote::function::krm;
+use crate::bindings::{KrmPromote, KrmPromotePre};
+use crate::cache::{self, CacheMode};
+
+/// The component embedded at build time.
+pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.wasm"));
+/// SHA-256 of [`GUEST_WASM`], computed at build time.
+pub const GUEST_SHA256: &str = env!("KRM_PROMOTE_GUEST_SHA256");
+
+/// Caps for one call into the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most linear memory the guest may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Longest a call may run.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    /// 2 GiB and 60 s: ample for 10,000-resource renders, and within Argo
+    /// CD's default 60 s repo-server timeout.
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 2048 << 20,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a call did not return an answer from the guest.
+#[derive(Debug)]
+pub enum CallError {
+    /// The guest used more memory than [`Limits::memory_bytes`].
+    MemoryLimit(usize),
+    /// The guest ran longer than [`Limits::timeout`].
+    Timeout(Duration),
+    /// The guest trapped (a panic, or a wasm fault). `stderr` holds what the
+    /// guest printed (a panic message) with its location.
+    Trap {
+        /// The trap, one line.
+        message: String,
+        /// What the guest wrote to stderr.
+        stderr: String,
+    },
+    /// wasmtime failed outside the guest's control.
+    Host(anyhow::Error),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::MemoryLimit(n) => write!(
+                f,
+                "the function exceeded its memory limit of {} MiB (raise it with --memory-limit or KRM_PROMOTE_MEMORY_LIMIT)",
+                n >> 20
+            ),
+            CallError::Timeout(d) => write!(
+                f,
+                "the function exceeded its time limit of {}s (raise it with --timeout or KRM_PROMOTE_TIMEOUT)",
+                d.as_secs_f64()
+            ),
+            CallError::Trap { message, stderr } => {
+                write!(f, "the function crashed: {message}")?;
+                let stderr = stderr.trim();
+                if !stderr.is_empty() {
+                    write!(f, ": {}", stderr.lines().collect::<Vec<_>>().join(" | "))?;
+                }
+                Ok(())
+            }
+            CallError::Host(e) => write!(f, "the WebAssembly runtime failed: {e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A clock stuck at the Unix epoch: the function must not depend on time.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// A loaded, ready-to-instantiate guest. Cheap to call many times.
+pub struct Guest {
+    engine: Engine,
+    pre: KrmPromotePre<State>,
+}
+
+/// Most bytes of guest stderr kept (panic messages).
+const STDERR_CAP: usize = 64 << 10;
+
+impl Guest {
+    /// The engine configuration; the cache key depends on it.
+    pub fn engine() -> anyhow::Result<Engine> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        Ok(Engine::new(&config)?)
+    }
+
+    /// Loads the embedded component, from the compiled-artifact cache when
+    /// possible.
+    pub fn load(mode: &CacheMode) -> anyhow::Result<Guest> {
+        let engine = Self::engine()?;
+        let component = cache::load_component(&engine, GUEST_WASM, GUEST_SHA256, mode)?;
+        Self::from_component(engine, &component)
+    }
+
+    /// Builds a guest from an already compiled component.
+    pub fn from_component(engine: Engine, component: &Component) -> anyhow::Result<Guest> {
+        let mut linker = Linker::<State>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let pre = KrmPromotePre::new(linker.instantiate_pre(component)?)?;
+        Ok(Guest { engine, pre })
+    }
+
+    /// Runs the function once, in a fresh instance.
+    pub fn call(
+        &self,
+        input: &str,
+        context: &krm::Context,
+        limits: &Limits,
+    ) -> Result<Result<krm::Output, krm::Error>, CallError> {
+        let stderr = MemoryOutputPipe::new(STDERR_CAP);
+        let wasi = WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .secure_random(deterministic_rng())
+            .insecure_random(deterministic_rng())
+            .insecure_random_seed(0)
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        let state = State {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_trap();
+
+        // Watchdog: bump the engine's epoch once the time is up, unless the
+        // call finished first.
+        let (done, wait) = mpsc::channel::<()>();
+        let engine = self.engine.clone();
+        let timeout = limits.timeout;
+        let watchdog = std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(timeout) {
+                engine.increment_epoch();
+            }
+        });
+
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance: KrmPromote| {
+                instance
+                    .krm_promote_function_krm()
+                    .call_process(&mut store, input, context)
+            });
+        let _ = done.send(());
+        let _ = watchdog.join();
+
+        result.map_err(|e| classify(e, limits, &stderr))
+    }
+}
+
+fn classify(e: wasmtime::Error, limits: &Limits, stderr: &MemoryOutputPipe) -> CallError {
+    let stderr_text = String::from_utf8_lossy(&stderr.contents()).into_owned();
+    let root = e.root_cause().to_string();
+    if root.contains("forcing trap when growing memory")
+        || stderr_text.contains("memory allocation of")
+    {
+        return CallError::MemoryLimit(limits.memory_bytes);
+    }
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::Interrupt => CallError::Timeout(limits.timeout),
+            other => CallError::Trap {
+                message: other.to_string(),
+                stderr: stderr_text,
+            },
+        };
+    }
+    CallError::Host(anyhow::anyhow!("{e:#}"))
+}
+
+fn deterministic_rng() -> rand::rngs::StdRng {
+    use rand::SeedableRng;
+    rand::rngs::StdRng::seed_from_u64(0x6b72_6d2d_7072_6f6d)
+}
