@@ -1,1 +1,11 @@
-//! Integration tests.
+//! Integration tests of the `krm-promote` binary and component.
+//!
+//! One test binary (wasmtime links once). Tests that need `kpt` or
+//! `kubectl` skip when the tool is missing, unless
+//! `KRM_PROMOTE_REQUIRE_TOOLS` is set, as it is in CI.
+
+mod cli;
+mod fixtures;
+mod kpt;
+mod kustomize;
+mod support;

@@ -1,0 +1,238 @@
+//! Golden fixtures under `tests/fixtures/`, each run natively and inside the
+//! WebAssembly component.
+//!
+//! A fixture directory holds:
+//! - `input.yaml`: what the orchestrator writes to stdin;
+//! - `function-config.yaml` (optional): a legacy-plugin config file; its
+//!   presence selects the plain-stream framing;
+//! - `expected-output.yaml`: the expected stdout, or `expected-error.txt`:
+//!   the expected error when the function refuses the input;
+//! - `README.md` (optional): what the case shows.
+//!
+//! For every fixture the test checks that the native core and the wasm guest
+//! give byte-identical answers, that the answer matches the golden file, and
+//! that running the output through again gives the same bytes. `BLESS=1`
+//! rewrites the golden files.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use krm_promote_core as core;
+use krm_promote_host::bindings::exports::krm_promote::function::krm;
+use krm_promote_host::runtime::Limits;
+
+use crate::support;
+
+/// What one run gave, in a form both sides can be compared in.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Output {
+        document: String,
+        has_errors: bool,
+        diagnostics: Vec<String>,
+    },
+    Error(String),
+}
+
+struct Case {
+    name: String,
+    dir: PathBuf,
+    input: String,
+    function_config: Option<String>,
+}
+
+fn cases(root: &Path) -> Vec<Case> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("input.yaml").is_file())
+        .collect();
+    dirs.sort();
+    dirs.into_iter()
+        .map(|dir| Case {
+            name: dir.file_name().unwrap().to_string_lossy().into_owned(),
+            input: std::fs::read_to_string(dir.join("input.yaml")).unwrap(),
+            function_config: std::fs::read_to_string(dir.join("function-config.yaml")).ok(),
+            dir,
+        })
+        .collect()
+}
+
+fn native(input: &str, function_config: Option<&str>) -> Answer {
+    let ctx = core::Context {
+        framing: if function_config.is_some() {
+            core::Framing::Stream
+        } else {
+            core::Framing::ResourceList
+        },
+        function_config: function_config.map(str::to_string),
+        ..core::Context::resource_list()
+    };
+    match core::process(input, &ctx) {
+        Ok(out) => Answer::Output {
+            document: out.document,
+            has_errors: out.has_errors,
+            diagnostics: out.results.iter().map(ToString::to_string).collect(),
+        },
+        Err(e) => Answer::Error(e.to_string()),
+    }
+}
+
+fn wasm(input: &str, function_config: Option<&str>) -> Answer {
+    let ctx = krm::Context {
+        framing: if function_config.is_some() {
+            krm::Framing::YamlStream
+        } else {
+            krm::Framing::ResourceList
+        },
+        function_config: function_config.map(str::to_string),
+        settings: Vec::new(),
+        source_revision: None,
+    };
+    match support::guest()
+        .call(input, &ctx, &Limits::default())
+        .expect("the guest runs")
+    {
+        Ok(out) => Answer::Output {
+            document: out.document,
+            has_errors: out.has_errors,
+            diagnostics: out.diagnostics.into_iter().map(|d| d.message).collect(),
+        },
+        Err(krm::Error::InvalidInput(m)) => Answer::Error(core::Error::InvalidInput(m).to_string()),
+        Err(krm::Error::InvalidConfig(m)) => {
+            Answer::Error(core::Error::InvalidConfig(m).to_string())
+        }
+    }
+}
+
+/// Compares `actual` with the golden file `path`, or rewrites it under BLESS.
+fn golden(path: &Path, actual: &str, failures: &mut Vec<String>, case: &str) {
+    if support::bless() {
+        std::fs::write(path, actual).unwrap();
+        return;
+    }
+    match std::fs::read_to_string(path) {
+        Ok(expected) if expected == actual => {}
+        Ok(expected) => failures.push(format!(
+            "{case}: {} differs (BLESS=1 rewrites it)\n--- expected ---\n{expected}\n--- actual ---\n{actual}",
+            path.file_name().unwrap().to_string_lossy()
+        )),
+        Err(_) => failures.push(format!(
+            "{case}: {} is missing (BLESS=1 writes it)\n--- actual ---\n{actual}",
+            path.file_name().unwrap().to_string_lossy()
+        )),
+    }
+}
+
+fn check_case(case: &Case, failures: &mut Vec<String>) {
+    let name = &case.name;
+    let config = case.function_config.as_deref();
+    let native_answer = native(&case.input, config);
+    let wasm_answer = wasm(&case.input, config);
+    if native_answer != wasm_answer {
+        failures.push(format!(
+            "{name}: native and wasm differ\nnative: {native_answer:#?}\nwasm: {wasm_answer:#?}"
+        ));
+        return;
+    }
+    match &native_answer {
+        Answer::Output { document, .. } => {
+            golden(
+                &case.dir.join("expected-output.yaml"),
+                document,
+                failures,
+                name,
+            );
+            if case.dir.join("expected-error.txt").exists() {
+                failures.push(format!(
+                    "{name}: has expected-error.txt but the function succeeded"
+                ));
+            }
+            // Idempotency: the output, fed back in, comes out unchanged.
+            match native(document, config) {
+                Answer::Output {
+                    document: again, ..
+                } if &again == document => {}
+                other => failures.push(format!(
+                    "{name}: not idempotent; second run gave {other:#?}"
+                )),
+            }
+            // The output must be YAML that an independent parser accepts.
+            for doc in serde_yaml::Deserializer::from_str(document) {
+                if let Err(e) = serde_yaml::Value::deserialize(doc) {
+                    failures.push(format!(
+                        "{name}: output is not valid YAML for serde_yaml: {e}"
+                    ));
+                }
+            }
+        }
+        Answer::Error(message) => {
+            golden(
+                &case.dir.join("expected-error.txt"),
+                &format!("{message}\n"),
+                failures,
+                name,
+            );
+            if case.dir.join("expected-output.yaml").exists() {
+                failures.push(format!(
+                    "{name}: has expected-output.yaml but the function failed"
+                ));
+            }
+        }
+    }
+}
+
+#[test]
+fn golden_fixtures_native_and_wasm_agree() {
+    let root = support::repo().join("tests/fixtures");
+    let cases = cases(&root);
+    assert!(
+        cases.len() >= 10,
+        "expected the fixture corpus under {}",
+        root.display()
+    );
+    let mut failures = Vec::new();
+    for case in &cases {
+        check_case(case, &mut failures);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Items the function does not change keep their exact bytes: the output is
+/// the input with only the `results` section added.
+#[test]
+fn round_trip_keeps_every_byte_of_the_input() {
+    let root = support::repo().join("tests/fixtures");
+    for name in [
+        "round-trip-fidelity",
+        "kpt-fn-source",
+        "kustomize-transformer-krm-promote",
+    ] {
+        let input = std::fs::read_to_string(root.join(name).join("input.yaml")).unwrap();
+        let Answer::Output {
+            document,
+            has_errors: false,
+            ..
+        } = wasm(&input, None)
+        else {
+            panic!("{name}: expected a successful run");
+        };
+        let (before, results) =
+            document.split_at(document.rfind("results:\n").expect("results are appended"));
+        assert_eq!(before, input, "{name}: the input part changed");
+        assert!(
+            results.starts_with("results:\n- message:"),
+            "{name}: {results}"
+        );
+        // And an independent YAML parser sees identical items.
+        let parse = |text: &str| -> serde_yaml::Value { serde_yaml::from_str(text).unwrap() };
+        assert_eq!(parse(&document)["items"], parse(&input)["items"], "{name}");
+    }
+}
