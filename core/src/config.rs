@@ -35,16 +35,57 @@ pub enum TriggerMode {
 }
 
 /// The settings of one run.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The target environment, e.g. `staging` or `production`.
     pub environment: Option<String>,
+    /// Environment names whose promotions go to the production gateway
+    /// (`ProxyConfigPromote.spec.production: true`).
+    pub production_environments: Vec<String>,
     /// How `Promotion` resources are triggered.
     pub trigger_mode: TriggerMode,
+    /// The source revision (for `trigger-mode: revision`) when the host
+    /// does not pass one.
+    pub source_revision: Option<String>,
+    /// Only promote products that are also present in this environment
+    /// (as reference resources in the render).
+    pub require_upstream: Option<String>,
+    /// Argo CD sync wave of generated promotions.
+    pub sync_wave: String,
+    /// Proxy-affecting fields of a Product, overriding the defaults.
+    pub product_fields: Option<Vec<String>>,
+    /// Proxy-affecting fields of a Backend, overriding the defaults.
+    pub backend_fields: Option<Vec<String>>,
     /// Image overrides, one `kustomize edit set image` entry each.
     pub images: Vec<String>,
     /// Whether any setting was given at all.
     pub is_set: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            environment: None,
+            production_environments: vec!["production".into(), "prod".into()],
+            trigger_mode: TriggerMode::Content,
+            source_revision: None,
+            require_upstream: None,
+            sync_wave: "10".into(),
+            product_fields: None,
+            backend_fields: None,
+            images: Vec::new(),
+            is_set: false,
+        }
+    }
+}
+
+impl Config {
+    /// Whether `environment` promotes to the production gateway.
+    pub fn is_production(&self, environment: &str) -> bool {
+        self.production_environments
+            .iter()
+            .any(|e| e == environment)
+    }
 }
 
 /// One known setting: its ConfigMap key and its `spec` field.
@@ -59,12 +100,36 @@ const KEYS: &[Key] = &[
         spec: "environment",
     },
     Key {
-        config_map: "images",
-        spec: "images",
+        config_map: "production-environments",
+        spec: "productionEnvironments",
     },
     Key {
         config_map: "trigger-mode",
         spec: "triggerMode",
+    },
+    Key {
+        config_map: "source-revision",
+        spec: "sourceRevision",
+    },
+    Key {
+        config_map: "require-upstream",
+        spec: "requireUpstream",
+    },
+    Key {
+        config_map: "sync-wave",
+        spec: "syncWave",
+    },
+    Key {
+        config_map: "product-fields",
+        spec: "productFields",
+    },
+    Key {
+        config_map: "backend-fields",
+        spec: "backendFields",
+    },
+    Key {
+        config_map: "images",
+        spec: "images",
     },
 ];
 
@@ -116,18 +181,44 @@ pub fn load(
                     short(&value)
                 ))),
             },
-            "images" => {
-                let entries: Vec<String> = match &value {
-                    Value::String(s) => s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect(),
-                    Value::Array(a) => a.iter().map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).collect(),
-                    Value::Null => Vec::new(),
-                    other => {
-                        results.push(err(format!("images must be a list, got {}", short(other))));
-                        continue;
+            "production-environments" => match list(&value) {
+                Some(envs) if envs.iter().all(|e| is_dns_label(e)) => config.production_environments = envs,
+                _ => results.push(err(format!(
+                    "production-environments must be a list of environment names, got {}",
+                    short(&value)
+                ))),
+            },
+            "source-revision" => match value.as_str() {
+                Some(rev) => config.source_revision = Some(rev.to_string()).filter(|r| !r.is_empty()),
+                None => results.push(err("source-revision must be a string".into())),
+            },
+            "require-upstream" => match value.as_str() {
+                Some("") => config.require_upstream = None,
+                Some(env) if is_dns_label(env) => config.require_upstream = Some(env.to_string()),
+                _ => results.push(err(format!("require-upstream must be an environment name, got {}", short(&value)))),
+            },
+            "sync-wave" => match &value {
+                Value::String(w) if w.trim().parse::<i64>().is_ok() => config.sync_wave = w.trim().to_string(),
+                Value::Number(n) if n.is_i64() => config.sync_wave = n.to_string(),
+                _ => results.push(err(format!("sync-wave must be a whole number, got {}", short(&value)))),
+            },
+            "product-fields" | "backend-fields" => match list(&value) {
+                Some(fields) if !fields.is_empty() && fields.iter().all(|f| is_field_path(f)) => {
+                    if key == "product-fields" {
+                        config.product_fields = Some(fields);
+                    } else {
+                        config.backend_fields = Some(fields);
                     }
-                };
-                config.images = entries;
-            }
+                }
+                _ => results.push(err(format!(
+                    "{key} must be a non-empty list of dotted field paths such as spec.mappingRules, got {}",
+                    short(&value)
+                ))),
+            },
+            "images" => match list(&value) {
+                Some(entries) => config.images = entries,
+                None => results.push(err(format!("images must be a list, got {}", short(&value)))),
+            },
             _ => unreachable!("read() and settings only yield known keys"),
         }
     }
@@ -277,6 +368,33 @@ fn read(
     None
 }
 
+/// A list given as a YAML sequence of strings, or (ConfigMap style) as one
+/// string with one entry per line or separated by commas.
+fn list(value: &Value) -> Option<Vec<String>> {
+    match value {
+        Value::Null => Some(Vec::new()),
+        Value::String(s) => Some(
+            s.split(['\n', ','])
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(String::from)
+                .collect(),
+        ),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map(|s| s.trim().to_string()))
+            .collect(),
+        _ => None,
+    }
+}
+
+/// `spec.mappingRules`-style paths: dot-separated keys.
+fn is_field_path(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.')
+            .all(|k| !k.is_empty() && !k.contains(char::is_whitespace))
+}
+
 fn short(v: &Value) -> String {
     let s = v.to_string();
     if s.len() > 40 {
@@ -339,7 +457,7 @@ mod tests {
         assert_eq!(
             text,
             [
-                "[error] data.enviroment: unknown key; known keys: environment, images, trigger-mode",
+                "[error] data.enviroment: unknown key; known keys: environment, production-environments, trigger-mode, source-revision, require-upstream, sync-wave, product-fields, backend-fields, images",
                 "[error] data.trigger-mode: trigger-mode must be \"content\" or \"revision\", got \"sometimes\"",
             ]
         );

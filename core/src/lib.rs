@@ -17,6 +17,7 @@
 pub mod config;
 mod error;
 pub mod krm_result;
+pub mod promote;
 pub mod resource_list;
 pub mod yaml;
 
@@ -121,14 +122,22 @@ pub fn process(input: &str, ctx: &Context) -> Result<Output, Error> {
     let (config, config_results) = config::load(config_node, &known);
     results.extend(config_results);
 
-    let edits = Edits::new();
-    let new_items: Vec<serde_json::Value> = Vec::new();
+    let mut edits = Edits::new();
+    let mut outcome = promote::Outcome::default();
+    if !results.iter().any(|r| r.severity == Severity::Error) {
+        outcome = promote::run(&parsed, &config, ctx.source_revision.as_deref(), &mut edits)?;
+        results.append(&mut outcome.results);
+    }
 
     let has_errors = results.iter().any(|r| r.severity == Severity::Error);
     if !has_errors {
-        results.push(summary(&config, parsed.items.len()));
+        results.push(summary(
+            &config,
+            parsed.items.len() - outcome.removed.len(),
+            &outcome,
+        ));
     }
-    let document = parsed.render(edits, &new_items, &results);
+    let document = parsed.render(edits, &outcome.removed, &outcome.new_items, &results);
     Ok(Output {
         document,
         has_errors,
@@ -136,14 +145,21 @@ pub fn process(input: &str, ctx: &Context) -> Result<Output, Error> {
     })
 }
 
-fn summary(config: &Config, items: usize) -> KrmResult {
-    let noun = if items == 1 { "resource" } else { "resources" };
+fn summary(config: &Config, items: usize, outcome: &promote::Outcome) -> KrmResult {
+    let noun = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = vec![noun(items, "resource", "resources")];
+    parts.push(noun(outcome.promotions, "promotion", "promotions"));
+    if outcome.stamped > 0 {
+        parts.push(noun(
+            outcome.stamped,
+            "Promotion trigger set",
+            "Promotion triggers set",
+        ));
+    }
     let message = match (&config.environment, config.is_set) {
-        (_, false) => {
-            format!("no functionConfig settings: {items} {noun} passed through unchanged")
-        }
-        (Some(env), true) => format!("environment {env}: {items} {noun} passed through unchanged"),
-        (None, true) => format!("{items} {noun} passed through unchanged"),
+        (_, false) => format!("no functionConfig settings: {}", parts.join(", ")),
+        (Some(env), true) => format!("environment {env}: {}", parts.join(", ")),
+        (None, true) => parts.join(", "),
     };
     KrmResult::new(Severity::Info, message)
 }

@@ -218,12 +218,20 @@ impl<'a> Input<'a> {
         })
     }
 
-    /// Writes the output: the input with `edits` applied, `new_items`
+    /// Writes the output: the input with `edits` applied, the items at
+    /// `removed` (indexes into [`Input::items`]) dropped, `new_items`
     /// appended, and (for a ResourceList) `results` replacing any results
     /// the input carried.
-    pub fn render(&self, mut edits: Edits, new_items: &[Value], results: &[KrmResult]) -> String {
+    pub fn render(
+        &self,
+        mut edits: Edits,
+        removed: &[usize],
+        new_items: &[Value],
+        results: &[KrmResult],
+    ) -> String {
         let tree = &self.tree;
         let src = tree.src;
+        self.remove_items(&mut edits, removed, new_items.is_empty());
         match (self.framing, self.root) {
             (Framing::Stream, _) | (_, None) => {
                 let mut out = edits.apply(src);
@@ -246,6 +254,58 @@ impl<'a> Input<'a> {
                 } else {
                     self.render_block(root, &mut edits, new_items, &results);
                     edits.apply(src)
+                }
+            }
+        }
+    }
+
+    /// Records the deletion of the items at `removed`.
+    fn remove_items(&self, edits: &mut Edits, removed: &[usize], nothing_added: bool) {
+        if removed.is_empty() {
+            return;
+        }
+        let tree = &self.tree;
+        let src = tree.src;
+        let gone = |i: usize| removed.contains(&i);
+        match (self.framing, self.root) {
+            (Framing::ResourceList, Some(root)) => {
+                let (key, seq) = tree
+                    .entry(root, "items")
+                    .expect("items exist when there are items to remove");
+                let node = tree.node(seq);
+                if node.flow {
+                    let kept: Vec<&str> = self
+                        .items
+                        .iter()
+                        .filter(|i| !gone(i.index))
+                        .map(|i| tree.text(i.node))
+                        .collect();
+                    edits.replace(node.start, node.end, format!("[{}]", kept.join(", ")));
+                    return;
+                }
+                let line_start = |item: &Item| {
+                    let dash = dash_offset(src, tree.node(item.node).start);
+                    dash - column(src, dash)
+                };
+                for (pos, item) in self.items.iter().enumerate() {
+                    if !gone(item.index) {
+                        continue;
+                    }
+                    let start = line_start(item);
+                    let end = self.items.get(pos + 1).map_or(node.end, line_start);
+                    edits.replace(start, end, "");
+                }
+                if nothing_added && self.items.iter().all(|i| gone(i.index)) {
+                    edits.insert(tree.node(key).end + 1, " []");
+                }
+            }
+            _ => {
+                let docs = &tree.docs;
+                for (pos, doc) in docs.iter().enumerate() {
+                    if gone(pos) {
+                        let end = docs.get(pos + 1).map_or(src.len(), |d| d.start);
+                        edits.replace(doc.start, end, "");
+                    }
                 }
             }
         }
@@ -393,16 +453,16 @@ impl<'a> Input<'a> {
     }
 }
 
-/// The column of the `- ` that introduces the sequence entry whose content
-/// starts at `item_start`.
-fn dash_column(src: &str, item_start: usize) -> usize {
+/// The byte offset of the `-` that introduces the block sequence entry
+/// whose content starts at `item_start`.
+fn dash_offset(src: &str, item_start: usize) -> usize {
     let bytes = src.as_bytes();
     let mut i = item_start;
     while i > 0 && bytes[i - 1] == b' ' {
         i -= 1;
     }
     if i > 0 && bytes[i - 1] == b'-' {
-        return column(src, i - 1);
+        return i - 1;
     }
     // The entry's content starts on a later line (`- # comment` or `-`):
     // find the nearest earlier line whose first non-blank is `-`.
@@ -412,11 +472,17 @@ fn dash_column(src: &str, item_start: usize) -> usize {
         let line = &src[begin..end];
         let trimmed = line.trim_start_matches(' ');
         if trimmed.starts_with('-') {
-            return line.len() - trimmed.len();
+            return begin + line.len() - trimmed.len();
         }
         end = begin.saturating_sub(1);
     }
     0
+}
+
+/// The column of the `- ` that introduces the sequence entry whose content
+/// starts at `item_start`.
+fn dash_column(src: &str, item_start: usize) -> usize {
+    column(src, dash_offset(src, item_start))
 }
 
 fn column(src: &str, offset: usize) -> usize {

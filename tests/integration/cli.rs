@@ -23,7 +23,7 @@ fn success_prints_the_resource_list_and_exits_0() {
             "{stdout}"
         );
         assert!(stdout.contains(
-            "results:\n- message: 'environment staging: 4 resources passed through unchanged'"
+            "results:\n- message: 'environment staging: 4 resources, 0 promotions'"
         ));
         assert!(
             out.stderr.is_empty(),

@@ -39,7 +39,7 @@ fn fn_render_in_place_twice_changes_nothing() {
         assert_eq!(out.status.code(), Some(0), "run {run}: {}", describe(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains("[info]: environment staging: 4 resources passed through unchanged"),
+            stderr.contains("[info]: environment staging: 4 resources, 0 promotions"),
             "{stderr}"
         );
         // Comments, key order, quoting and file layout survive: the package
@@ -65,7 +65,7 @@ fn fn_eval_exec_with_key_value_config() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("[info]: environment production: 4 resources"),
+            .contains("[info]: environment production: 4 resources, 0 promotions"),
         "{}",
         describe(&out)
     );

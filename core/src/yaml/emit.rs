@@ -114,6 +114,29 @@ pub fn string(s: &str) -> String {
     }
 }
 
+/// Whether a multi-line string can be written as a `|` literal block and
+/// read back identically: printable text, no trailing blanks on a line, no
+/// leading blank on the first line, and at most one final line break.
+fn literal_ok(s: &str) -> bool {
+    s.contains('\n')
+        && !s.starts_with([' ', '\n'])
+        && !s.ends_with("\n\n")
+        && s.lines()
+            .all(|l| !l.ends_with(' ') && !l.chars().any(|c| c.is_control() || c == '\u{FEFF}'))
+}
+
+/// Writes a literal block scalar: the indicator, then every line at `indent`.
+fn literal(out: &mut String, s: &str, indent: usize) {
+    out.push_str(if s.ends_with('\n') { "|\n" } else { "|-\n" });
+    for line in s.lines() {
+        if !line.is_empty() {
+            pad(out, indent);
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+}
+
 /// Writes a scalar JSON value for block context.
 fn scalar(v: &Value) -> String {
     match v {
@@ -169,7 +192,11 @@ fn write_block(out: &mut String, v: &Value, indent: usize, first: bool) {
                     pad(out, indent);
                 }
                 out.push_str("- ");
-                if is_scalar(item) {
+                if let Value::String(text) = item
+                    && literal_ok(text)
+                {
+                    literal(out, text, indent + 2);
+                } else if is_scalar(item) {
                     out.push_str(&scalar(item));
                     out.push('\n');
                 } else {
@@ -186,7 +213,12 @@ fn write_block(out: &mut String, v: &Value, indent: usize, first: bool) {
 
 /// Writes the value part of `key:` (the key and colon are already written).
 fn write_value(out: &mut String, v: &Value, indent: usize) {
-    if is_scalar(v) {
+    if let Value::String(text) = v
+        && literal_ok(text)
+    {
+        out.push(' ');
+        literal(out, text, indent + 2);
+    } else if is_scalar(v) {
         out.push(' ');
         out.push_str(&scalar(v));
         out.push('\n');
@@ -234,6 +266,15 @@ mod tests {
         ] {
             assert!(!needs_quotes(s), "{s} should be plain");
         }
+    }
+
+    #[test]
+    fn multi_line_strings_become_literal_blocks_when_safe() {
+        let v = json!({"a": "one\ntwo\n", "b": "x\n\ny", "c": " lead\n", "d": ["p\nq"]});
+        assert_eq!(
+            block(&v, 0),
+            "a: |\n  one\n  two\nb: |-\n  x\n\n  y\nc: \" lead\\n\"\nd:\n- |-\n  p\n  q\n"
+        );
     }
 
     #[test]
