@@ -22,9 +22,10 @@ fn success_prints_the_resource_list_and_exits_0() {
             stdout.starts_with("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n"),
             "{stdout}"
         );
-        assert!(stdout.contains(
-            "results:\n- message: 'environment staging: 4 resources, 0 promotions'"
-        ));
+        assert!(
+            stdout
+                .contains("results:\n- message: 'environment staging: 4 resources, 0 promotions'")
+        );
         assert!(
             out.stderr.is_empty(),
             "{}",

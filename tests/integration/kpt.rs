@@ -93,7 +93,7 @@ fn fn_eval_fails_on_error_results_and_keeps_the_package() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(
-            "[error] data.enviroment: unknown key; known keys: environment, images, trigger-mode"
+            "[error] data.enviroment: unknown key; known keys: environment, production-environments,"
         ),
         "{stderr}"
     );
