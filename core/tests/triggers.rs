@@ -328,3 +328,35 @@ fn output_is_idempotent_with_promotions_in_the_input() {
     let second = process(&first.document, &Context::resource_list()).unwrap();
     assert_eq!(first.document, second.document);
 }
+
+/// The field sets are configurable: with policies left out of a product's
+/// fields, a policy change no longer re-promotes it.
+#[test]
+fn digest_fields_can_be_overridden() {
+    let base = files("staging");
+    let changed = edit(
+        &base,
+        "products/payments-api.yaml",
+        "allow_origin: \"*\"",
+        "allow_origin: https://example.com",
+    );
+    let run = |files: &BTreeMap<String, String>| {
+        let config =
+            "    environment: staging\n    product-fields: spec.mappingRules, spec.backendUsages\n";
+        let out = process(&resource_list(files, config), &Context::resource_list()).unwrap();
+        assert!(!out.has_errors, "{:#?}", out.results);
+        let doc: Value = serde_yaml::from_str(&out.document).unwrap();
+        doc["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["kind"] == "ProxyConfigPromote")
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(&base), run(&changed));
+    assert_ne!(
+        names(&promotions(&base, "staging")),
+        names(&promotions(&changed, "staging"))
+    );
+}

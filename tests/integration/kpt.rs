@@ -146,3 +146,37 @@ fn fn_source_pipe_sink() {
         );
     }
 }
+
+/// The ready-made ResourceLists used by the README's quick start are exactly
+/// what `kpt fn source` produces from the example packages.
+#[test]
+fn example_resource_lists_match_kpt_fn_source() {
+    let Some(kpt_bin) = support::tool("kpt") else {
+        return;
+    };
+    let examples = support::repo().join("examples");
+    for (file, package, config) in [
+        (
+            "quickstart/resource-list.yaml",
+            "quickstart/package",
+            "quickstart/package/promote.yaml",
+        ),
+        (
+            "3scale-gitops/staging-resource-list.yaml",
+            "3scale-gitops/environments/staging",
+            "3scale-gitops/environments/staging/promote.yaml",
+        ),
+    ] {
+        let out = kpt(&kpt_bin, &examples)
+            .args(["fn", "source", package, "--fn-config", config])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        let committed = std::fs::read_to_string(examples.join(file)).unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            committed,
+            "{file} is stale: regenerate it with `kpt fn source {package} --fn-config {config} > {file}` (in examples/)"
+        );
+    }
+}

@@ -9,3 +9,4 @@ mod fixtures;
 mod kpt;
 mod kustomize;
 mod support;
+mod threescale;
