@@ -112,19 +112,10 @@ fn build_guest(out_dir: &Path) -> PathBuf {
     }
 
     let artifact_dir = target_dir.join(TARGET).join("guest");
-    for path in dep_info_paths(
-        &artifact_dir.join(format!("{GUEST_ARTIFACT}.d")),
-        &workspace,
-    ) {
+    for path in dep_info_paths(&artifact_dir.join(format!("{GUEST_ARTIFACT}.d")), &workspace) {
         println!("cargo:rerun-if-changed={}", path.display());
     }
-    for extra in [
-        "Cargo.toml",
-        "Cargo.lock",
-        "wit",
-        "guest/Cargo.toml",
-        "core/Cargo.toml",
-    ] {
+    for extra in ["Cargo.toml", "Cargo.lock", "wit", "guest/Cargo.toml", "core/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", workspace.join(extra).display());
     }
     artifact_dir.join(format!("{GUEST_ARTIFACT}.wasm"))
@@ -180,9 +171,7 @@ fn ensure_target_installed() {
     if env::var_os("KRM_PROMOTE_NO_TARGET_INSTALL").is_some() {
         return;
     }
-    println!(
-        "cargo:warning=installing the {TARGET} target with rustup (set KRM_PROMOTE_NO_TARGET_INSTALL=1 to skip)"
-    );
+    println!("cargo:warning=installing the {TARGET} target with rustup (set KRM_PROMOTE_NO_TARGET_INSTALL=1 to skip)");
     let mut cmd = Command::new("rustup");
     cmd.args(["target", "add", TARGET]);
     if let Some(toolchain) = env::var_os("RUSTUP_TOOLCHAIN") {

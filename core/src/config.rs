@@ -14,7 +14,11 @@
 //! produce) carries the same settings under `data`, with kebab-case keys.
 //! Unknown keys are error results: a typo must never be ignored silently.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
+
+use crate::images::reference::ImageOverride;
 
 use crate::krm_result::{KrmResult, Severity};
 use crate::yaml::{NodeId, Tree, scalar};
@@ -56,8 +60,16 @@ pub struct Config {
     pub product_fields: Option<Vec<String>>,
     /// Proxy-affecting fields of a Backend, overriding the defaults.
     pub backend_fields: Option<Vec<String>>,
-    /// Image overrides, one `kustomize edit set image` entry each.
-    pub images: Vec<String>,
+    /// Image overrides from the functionConfig, in order.
+    pub images: Vec<ImageOverride>,
+    /// Image overrides from the host's settings (Argo CD parameters/env);
+    /// they replace functionConfig overrides of the same image name.
+    pub setting_images: Vec<ImageOverride>,
+    /// Argo CD Image Updater write-back: which plugin env vars carry which
+    /// image's name, tag or full reference.
+    pub image_updater: Vec<UpdaterTarget>,
+    /// Image policies by environment (`*` applies to every environment).
+    pub image_policies: BTreeMap<String, ImagePolicy>,
     /// Whether any setting was given at all.
     pub is_set: bool,
 }
@@ -74,17 +86,58 @@ impl Default for Config {
             product_fields: None,
             backend_fields: None,
             images: Vec::new(),
+            setting_images: Vec::new(),
+            image_updater: Vec::new(),
+            image_policies: BTreeMap::new(),
             is_set: false,
         }
     }
 }
 
+/// Rules every container image of a render must follow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImagePolicy {
+    /// Forbid references that can change under the same name (`latest`, or
+    /// no tag) unless pinned by digest.
+    pub forbid_mutable_tags: bool,
+    /// Require a digest on every image.
+    pub require_digest: bool,
+    /// Allowed registries or registry/path prefixes; empty allows any.
+    pub allowed_registries: Vec<String>,
+}
+
+/// One Argo CD Image Updater `manifestTargets.plugin` mapping: the plugin
+/// env vars (without `ARGOCD_ENV_`) that carry an image's new name, tag or
+/// whole reference.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdaterTarget {
+    /// The image the values apply to (matched like an override's name).
+    pub image: String,
+    /// Env var holding the new name.
+    pub name: Option<String>,
+    /// Env var holding the new tag (or a `sha256:` digest).
+    pub tag: Option<String>,
+    /// Env var holding the whole new reference.
+    pub spec: Option<String>,
+}
+
 impl Config {
+    /// The image policy for `environment`: its own entry merged with `*`.
+    pub fn image_policy(&self, environment: Option<&str>) -> ImagePolicy {
+        let mut policy = self.image_policies.get("*").cloned().unwrap_or_default();
+        if let Some(own) = environment.and_then(|e| self.image_policies.get(e)) {
+            policy.forbid_mutable_tags |= own.forbid_mutable_tags;
+            policy.require_digest |= own.require_digest;
+            if !own.allowed_registries.is_empty() {
+                policy.allowed_registries = own.allowed_registries.clone();
+            }
+        }
+        policy
+    }
+
     /// Whether `environment` promotes to the production gateway.
     pub fn is_production(&self, environment: &str) -> bool {
-        self.production_environments
-            .iter()
-            .any(|e| e == environment)
+        self.production_environments.iter().any(|e| e == environment)
     }
 }
 
@@ -131,6 +184,26 @@ const KEYS: &[Key] = &[
         config_map: "images",
         spec: "images",
     },
+    Key {
+        config_map: "image-updater",
+        spec: "imageUpdater",
+    },
+    Key {
+        config_map: "image-policies",
+        spec: "imagePolicies",
+    },
+    Key {
+        config_map: "forbid-mutable-tags",
+        spec: "forbidMutableTags",
+    },
+    Key {
+        config_map: "require-digest",
+        spec: "requireDigest",
+    },
+    Key {
+        config_map: "allowed-registries",
+        spec: "allowedRegistries",
+    },
 ];
 
 fn known(spelling: impl Fn(&Key) -> &'static str) -> String {
@@ -139,10 +212,7 @@ fn known(spelling: impl Fn(&Key) -> &'static str) -> String {
 
 /// Reads the functionConfig `node` of `tree` (absent for no config), then
 /// applies `settings` on top. Problems become error results.
-pub fn load(
-    tree: Option<(&Tree<'_>, NodeId)>,
-    settings: &[(String, String)],
-) -> (Config, Vec<KrmResult>) {
+pub fn load(tree: Option<(&Tree<'_>, NodeId)>, settings: &[(String, String)]) -> (Config, Vec<KrmResult>) {
     let mut config = Config::default();
     let mut results = Vec::new();
     let mut raw: Vec<(String, Value, String)> = Vec::new(); // (config-map key, value, field path)
@@ -154,11 +224,7 @@ pub fn load(
         }
     }
     for (key, value) in settings {
-        raw.push((
-            key.clone(),
-            Value::String(value.clone()),
-            format!("settings.{key}"),
-        ));
+        raw.push((key.clone(), Value::String(value.clone()), format!("settings.{key}")));
     }
 
     for (key, value, path) in raw {
@@ -195,7 +261,10 @@ pub fn load(
             "require-upstream" => match value.as_str() {
                 Some("") => config.require_upstream = None,
                 Some(env) if is_dns_label(env) => config.require_upstream = Some(env.to_string()),
-                _ => results.push(err(format!("require-upstream must be an environment name, got {}", short(&value)))),
+                _ => results.push(err(format!(
+                    "require-upstream must be an environment name, got {}",
+                    short(&value)
+                ))),
             },
             "sync-wave" => match &value {
                 Value::String(w) if w.trim().parse::<i64>().is_ok() => config.sync_wave = w.trim().to_string(),
@@ -215,21 +284,44 @@ pub fn load(
                     short(&value)
                 ))),
             },
-            "images" => match list(&value) {
-                Some(entries) => config.images = entries,
-                None => results.push(err(format!("images must be a list, got {}", short(&value)))),
+            "images" => {
+                let from_settings = path.starts_with("settings.");
+                match parse_images(&value, &path) {
+                    Ok(images) if from_settings => config.setting_images = images,
+                    Ok(images) => config.images = images,
+                    Err(e) => results.push(err(e)),
+                }
+            }
+            "image-updater" => match parse_updater(&value) {
+                Ok(targets) => config.image_updater = targets,
+                Err(e) => results.push(err(e)),
             },
+            "image-policies" => match parse_policies(&value) {
+                Ok(policies) => config.image_policies = policies,
+                Err(e) => results.push(err(e)),
+            },
+            "forbid-mutable-tags" | "require-digest" | "allowed-registries" => {
+                let policy = config.image_policies.entry("*".into()).or_default();
+                let ok = match key.as_str() {
+                    "allowed-registries" => list(&value).map(|r| policy.allowed_registries = r).is_some(),
+                    flag => match boolean(&value) {
+                        Some(b) if flag == "require-digest" => {
+                            policy.require_digest = b;
+                            true
+                        }
+                        Some(b) => {
+                            policy.forbid_mutable_tags = b;
+                            true
+                        }
+                        None => false,
+                    },
+                };
+                if !ok {
+                    results.push(err(format!("{key} has an invalid value {}", short(&value))));
+                }
+            }
             _ => unreachable!("read() and settings only yield known keys"),
         }
-    }
-    if !config.images.is_empty() {
-        results.push(
-            KrmResult::new(
-                Severity::Error,
-                "image overrides are not implemented in this version of krm-promote; remove `images` from the functionConfig",
-            )
-            .at_field("images"),
-        );
     }
     (config, results)
 }
@@ -243,10 +335,7 @@ pub fn check_settings(settings: &[(String, String)]) -> Vec<KrmResult> {
         .map(|(k, _)| {
             KrmResult::new(
                 Severity::Error,
-                format!(
-                    "unknown setting {k:?}; known settings: {}",
-                    known(|k| k.config_map)
-                ),
+                format!("unknown setting {k:?}; known settings: {}", known(|k| k.config_map)),
             )
             .at_field(format!("settings.{k}"))
         })
@@ -255,19 +344,12 @@ pub fn check_settings(settings: &[(String, String)]) -> Vec<KrmResult> {
 
 /// Reads the raw settings out of a ConfigMap or KrmPromote. Returns `None`
 /// when the object is neither (an error result is pushed).
-fn read(
-    tree: &Tree<'_>,
-    node: NodeId,
-    results: &mut Vec<KrmResult>,
-) -> Option<Vec<(String, Value, String)>> {
+fn read(tree: &Tree<'_>, node: NodeId, results: &mut Vec<KrmResult>) -> Option<Vec<(String, Value, String)>> {
     if tree.is_null(node) {
         return Some(Vec::new());
     }
     let Some(entries) = tree.entries(node) else {
-        results.push(KrmResult::new(
-            Severity::Error,
-            "functionConfig must be a mapping",
-        ));
+        results.push(KrmResult::new(Severity::Error, "functionConfig must be a mapping"));
         return None;
     };
     if entries.is_empty() {
@@ -279,11 +361,13 @@ fn read(
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     let mut out = Vec::new();
     let unknown = |path: String, known_keys: String| {
-        KrmResult::new(
-            Severity::Error,
-            format!("unknown key; known keys: {known_keys}"),
-        )
-        .at_field(path)
+        let key = path.rsplit('.').next().unwrap_or_default();
+        let close = known_keys.split(", ").find(|k| edit_distance(k, key) <= 2);
+        let message = match close {
+            Some(k) => format!("unknown key (did you mean {k:?}?)"),
+            None => format!("unknown key; known keys: {known_keys}"),
+        };
+        KrmResult::new(Severity::Error, message).at_field(path)
     };
 
     if kind == "ConfigMap" && group.is_empty() {
@@ -294,10 +378,7 @@ fn read(
             return Some(out);
         }
         let Some(data_entries) = tree.entries(data) else {
-            results.push(
-                KrmResult::new(Severity::Error, "ConfigMap data must be a mapping")
-                    .at_field("data"),
-            );
+            results.push(KrmResult::new(Severity::Error, "ConfigMap data must be a mapping").at_field("data"));
             return None;
         };
         for &(k, v) in data_entries {
@@ -310,10 +391,9 @@ fn read(
             // ConfigMap values are strings; coerce scalars written unquoted.
             match tree.scalar(v) {
                 Some(s) => out.push((key.to_string(), Value::String(s.to_string()), path)),
-                None => results.push(
-                    KrmResult::new(Severity::Error, "ConfigMap values must be strings")
-                        .at_field(path),
-                ),
+                None => {
+                    results.push(KrmResult::new(Severity::Error, "ConfigMap values must be strings").at_field(path))
+                }
             }
         }
         return Some(out);
@@ -323,10 +403,7 @@ fn read(
         for &(k, _) in entries {
             let key = tree.scalar(k).unwrap_or_default();
             if !matches!(key, "apiVersion" | "kind" | "metadata" | "spec") {
-                results.push(unknown(
-                    key.to_string(),
-                    "apiVersion, kind, metadata, spec".into(),
-                ));
+                results.push(unknown(key.to_string(), "apiVersion, kind, metadata, spec".into()));
             }
         }
         let Some(spec) = tree.get(node, "spec") else {
@@ -336,8 +413,7 @@ fn read(
             return Some(out);
         }
         let Some(spec_entries) = tree.entries(spec) else {
-            results
-                .push(KrmResult::new(Severity::Error, "spec must be a mapping").at_field("spec"));
+            results.push(KrmResult::new(Severity::Error, "spec must be a mapping").at_field("spec"));
             return None;
         };
         for &(k, v) in spec_entries {
@@ -347,9 +423,7 @@ fn read(
                 None => results.push(unknown(path, known(|k| k.spec))),
                 Some(known) => match scalar::to_json(tree, v) {
                     Ok(value) => out.push((known.config_map.to_string(), value, path)),
-                    Err(e) => {
-                        results.push(KrmResult::new(Severity::Error, e.to_string()).at_field(path))
-                    }
+                    Err(e) => results.push(KrmResult::new(Severity::Error, e.to_string()).at_field(path)),
                 },
             }
         }
@@ -368,6 +442,187 @@ fn read(
     None
 }
 
+/// Levenshtein distance, for "did you mean" hints.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.trim() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Image overrides: strings in `kustomize edit set image` syntax (a YAML
+/// list, or one string with one entry per line), or objects with kustomize's
+/// `images:` fields.
+fn parse_images(value: &Value, path: &str) -> Result<Vec<ImageOverride>, String> {
+    let entries: Vec<Value> = match value {
+        Value::Null => Vec::new(),
+        Value::String(s) => s
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| Value::String(l.into()))
+            .collect(),
+        Value::Array(items) => items.clone(),
+        other => return Err(format!("images must be a list, got {}", short(other))),
+    };
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let source = format!("{path}[{i}]");
+        let parsed = match entry {
+            Value::String(spec) => ImageOverride::parse_set_image(spec, &source),
+            Value::Object(fields) => {
+                let get = |k: &str| fields.get(k).and_then(Value::as_str).map(String::from);
+                if let Some(unknown) = fields
+                    .keys()
+                    .find(|k| !matches!(k.as_str(), "name" | "newName" | "newTag" | "digest" | "tagSuffix"))
+                {
+                    return Err(format!(
+                        "{source}: unknown field {unknown:?}; known fields: name, newName, newTag, digest, tagSuffix"
+                    ));
+                }
+                let o = ImageOverride {
+                    name: get("name").unwrap_or_default(),
+                    new_name: get("newName"),
+                    new_tag: get("newTag"),
+                    digest: get("digest"),
+                    tag_suffix: get("tagSuffix"),
+                    source: source.clone(),
+                };
+                o.validate().map(|()| o)
+            }
+            other => Err(format!("expected a string or an object, got {}", short(other))),
+        };
+        out.push(parsed.map_err(|e| format!("{source}: {e}"))?);
+    }
+    Ok(out)
+}
+
+/// Image Updater mappings: objects `{image, name, tag, spec}`, or strings
+/// `<image> name=<VAR> tag=<VAR>` / `<image> spec=<VAR>`.
+fn parse_updater(value: &Value) -> Result<Vec<UpdaterTarget>, String> {
+    let entries: Vec<Value> = match value {
+        Value::Null => Vec::new(),
+        Value::String(s) => s
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| Value::String(l.into()))
+            .collect(),
+        Value::Array(items) => items.clone(),
+        other => return Err(format!("image-updater must be a list, got {}", short(other))),
+    };
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let mut t = UpdaterTarget::default();
+            let mut set = |k: &str, v: &str| -> Result<(), String> {
+                let v = v.to_string();
+                match k {
+                    "image" => t.image = v,
+                    "name" => t.name = Some(v),
+                    "tag" => t.tag = Some(v),
+                    "spec" => t.spec = Some(v),
+                    other => {
+                        return Err(format!(
+                            "image-updater[{i}]: unknown field {other:?}; known fields: image, name, tag, spec"
+                        ));
+                    }
+                }
+                Ok(())
+            };
+            match entry {
+                Value::String(line) => {
+                    let mut words = line.split_whitespace();
+                    set("image", words.next().unwrap_or_default())?;
+                    for word in words {
+                        let (k, v) = word
+                            .split_once('=')
+                            .ok_or_else(|| format!("image-updater[{i}]: {word:?} is not key=VAR"))?;
+                        set(k, v)?;
+                    }
+                }
+                Value::Object(fields) => {
+                    for (k, v) in fields {
+                        set(
+                            k,
+                            v.as_str()
+                                .ok_or_else(|| format!("image-updater[{i}].{k} must be a string"))?,
+                        )?;
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "image-updater[{i}]: expected a string or an object, got {}",
+                        short(other)
+                    ));
+                }
+            }
+            if t.image.is_empty() || (t.name.is_none() && t.tag.is_none() && t.spec.is_none()) {
+                return Err(format!(
+                    "image-updater[{i}]: needs an image and at least one of name, tag, spec"
+                ));
+            }
+            Ok(t)
+        })
+        .collect()
+}
+
+/// Image policies: `{<environment or *>: {forbidMutableTags, requireDigest, allowedRegistries}}`.
+fn parse_policies(value: &Value) -> Result<BTreeMap<String, ImagePolicy>, String> {
+    let Value::Object(envs) = value else {
+        return Err(format!(
+            "imagePolicies must map environment names to policies, got {}",
+            short(value)
+        ));
+    };
+    let mut out = BTreeMap::new();
+    for (env, rules) in envs {
+        if env != "*" && !is_dns_label(env) {
+            return Err(format!("imagePolicies: {env:?} is not an environment name or *"));
+        }
+        let Value::Object(rules) = rules else {
+            return Err(format!("imagePolicies.{env} must be a mapping"));
+        };
+        let mut policy = ImagePolicy::default();
+        for (k, v) in rules {
+            let bad = || format!("imagePolicies.{env}.{k} has an invalid value {}", short(v));
+            match k.as_str() {
+                "forbidMutableTags" => policy.forbid_mutable_tags = boolean(v).ok_or_else(bad)?,
+                "requireDigest" => policy.require_digest = boolean(v).ok_or_else(bad)?,
+                "allowedRegistries" => policy.allowed_registries = list(v).ok_or_else(bad)?,
+                other => {
+                    return Err(format!(
+                        "imagePolicies.{env}: unknown rule {other:?}; known rules: forbidMutableTags, requireDigest, allowedRegistries"
+                    ));
+                }
+            }
+        }
+        out.insert(env.clone(), policy);
+    }
+    Ok(out)
+}
+
 /// A list given as a YAML sequence of strings, or (ConfigMap style) as one
 /// string with one entry per line or separated by commas.
 fn list(value: &Value) -> Option<Vec<String>> {
@@ -380,19 +635,14 @@ fn list(value: &Value) -> Option<Vec<String>> {
                 .map(String::from)
                 .collect(),
         ),
-        Value::Array(items) => items
-            .iter()
-            .map(|v| v.as_str().map(|s| s.trim().to_string()))
-            .collect(),
+        Value::Array(items) => items.iter().map(|v| v.as_str().map(|s| s.trim().to_string())).collect(),
         _ => None,
     }
 }
 
 /// `spec.mappingRules`-style paths: dot-separated keys.
 fn is_field_path(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.')
-            .all(|k| !k.is_empty() && !k.contains(char::is_whitespace))
+    !s.is_empty() && s.split('.').all(|k| !k.is_empty() && !k.contains(char::is_whitespace))
 }
 
 fn short(v: &Value) -> String {
@@ -427,9 +677,8 @@ mod tests {
 
     #[test]
     fn kpt_placeholder_means_no_config() {
-        let (config, results) = load_str(
-            "{metadata: {name: function-input}, data: {}, kind: ConfigMap, apiVersion: v1}",
-        );
+        let (config, results) =
+            load_str("{metadata: {name: function-input}, data: {}, kind: ConfigMap, apiVersion: v1}");
         assert!(!config.is_set);
         assert!(results.is_empty());
     }
@@ -457,7 +706,7 @@ mod tests {
         assert_eq!(
             text,
             [
-                "[error] data.enviroment: unknown key; known keys: environment, production-environments, trigger-mode, source-revision, require-upstream, sync-wave, product-fields, backend-fields, images",
+                "[error] data.enviroment: unknown key (did you mean \"environment\"?)",
                 "[error] data.trigger-mode: trigger-mode must be \"content\" or \"revision\", got \"sometimes\"",
             ]
         );
@@ -465,22 +714,15 @@ mod tests {
 
     #[test]
     fn foreign_kinds_are_rejected() {
-        let (_, results) =
-            load_str("apiVersion: fn.kpt.dev/v1alpha1\nkind: SetImage\nmetadata: {name: x}\n");
+        let (_, results) = load_str("apiVersion: fn.kpt.dev/v1alpha1\nkind: SetImage\nmetadata: {name: x}\n");
         assert_eq!(results.len(), 1);
-        assert!(
-            results[0]
-                .message
-                .contains("got fn.kpt.dev/v1alpha1 SetImage")
-        );
+        assert!(results[0].message.contains("got fn.kpt.dev/v1alpha1 SetImage"));
     }
 
     #[test]
     fn settings_override_the_function_config() {
-        let tree = Tree::parse(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {environment: staging}\n",
-        )
-        .unwrap();
+        let tree = Tree::parse("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {environment: staging}\n")
+            .unwrap();
         let (config, results) = load(
             Some((&tree, tree.docs[0].root)),
             &[("environment".into(), "production".into())],

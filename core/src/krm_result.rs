@@ -151,8 +151,7 @@ mod tests {
 
     #[test]
     fn displays_like_kpt() {
-        let mut r =
-            KrmResult::new(Severity::Warning, "this is a warning").at_field("spec.replicas");
+        let mut r = KrmResult::new(Severity::Warning, "this is a warning").at_field("spec.replicas");
         r.resource_ref = Some(ResourceRef {
             api_version: "apps/v1".into(),
             kind: "Deployment".into(),
@@ -163,10 +162,7 @@ mod tests {
             r.to_string(),
             "[warning] apps/v1/Deployment/web spec.replicas: this is a warning"
         );
-        assert_eq!(
-            KrmResult::new(Severity::Info, "done").to_string(),
-            "[info] done"
-        );
+        assert_eq!(KrmResult::new(Severity::Info, "done").to_string(), "[info] done");
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 pub mod config;
 mod error;
+pub mod images;
 pub mod krm_result;
 pub mod promote;
 pub mod resource_list;
@@ -49,6 +50,9 @@ pub struct Context {
     pub settings: Vec<(String, String)>,
     /// The source revision being rendered, if known.
     pub source_revision: Option<String>,
+    /// Argo CD plugin env (`ARGOCD_ENV_` prefix removed), for Image
+    /// Updater's write-back.
+    pub plugin_env: Vec<(String, String)>,
 }
 
 impl Context {
@@ -59,6 +63,7 @@ impl Context {
             function_config: None,
             settings: Vec::new(),
             source_revision: None,
+            plugin_env: Vec::new(),
         }
     }
 }
@@ -111,11 +116,9 @@ pub fn process(input: &str, ctx: &Context) -> Result<Output, Error> {
         .settings
         .iter()
         .filter(|(k, _)| {
-            results.iter().all(|r| {
-                r.field
-                    .as_ref()
-                    .is_none_or(|f| f.path != format!("settings.{k}"))
-            })
+            results
+                .iter()
+                .all(|r| r.field.as_ref().is_none_or(|f| f.path != format!("settings.{k}")))
         })
         .cloned()
         .collect();
@@ -124,7 +127,10 @@ pub fn process(input: &str, ctx: &Context) -> Result<Output, Error> {
 
     let mut edits = Edits::new();
     let mut outcome = promote::Outcome::default();
+    let mut images = images::Outcome::default();
     if !results.iter().any(|r| r.severity == Severity::Error) {
+        images = images::run(&parsed, &config, &ctx.plugin_env, &mut edits);
+        results.append(&mut images.results);
         outcome = promote::run(&parsed, &config, ctx.source_revision.as_deref(), &mut edits)?;
         results.append(&mut outcome.results);
     }
@@ -135,6 +141,7 @@ pub fn process(input: &str, ctx: &Context) -> Result<Output, Error> {
             &config,
             parsed.items.len() - outcome.removed.len(),
             &outcome,
+            images.changed,
         ));
     }
     let document = parsed.render(edits, &outcome.removed, &outcome.new_items, &results);
@@ -145,16 +152,15 @@ pub fn process(input: &str, ctx: &Context) -> Result<Output, Error> {
     })
 }
 
-fn summary(config: &Config, items: usize, outcome: &promote::Outcome) -> KrmResult {
+fn summary(config: &Config, items: usize, outcome: &promote::Outcome, images: usize) -> KrmResult {
     let noun = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut parts = vec![noun(items, "resource", "resources")];
     parts.push(noun(outcome.promotions, "promotion", "promotions"));
+    if images > 0 {
+        parts.push(noun(images, "image updated", "images updated"));
+    }
     if outcome.stamped > 0 {
-        parts.push(noun(
-            outcome.stamped,
-            "Promotion trigger set",
-            "Promotion triggers set",
-        ));
+        parts.push(noun(outcome.stamped, "Promotion trigger set", "Promotion triggers set"));
     }
     let message = match (&config.environment, config.is_set) {
         (_, false) => format!("no functionConfig settings: {}", parts.join(", ")),

@@ -183,9 +183,7 @@ impl<'a> Input<'a> {
         let kind = field(&["kind"])?;
         let metadata = tree.get(node, "metadata");
         if metadata.is_none_or(|m| tree.entries(m).is_none()) {
-            return Err(Error::InvalidInput(format!(
-                "{what} ({kind}) has no metadata mapping"
-            )));
+            return Err(Error::InvalidInput(format!("{what} ({kind}) has no metadata mapping")));
         }
         let name = field(&["metadata", "name"])?;
         let namespace = tree
@@ -198,8 +196,7 @@ impl<'a> Input<'a> {
                 .and_then(|v| tree.scalar(v))
                 .map(str::to_string)
         };
-        let path = annotation("internal.config.kubernetes.io/path")
-            .or_else(|| annotation("config.kubernetes.io/path"));
+        let path = annotation("internal.config.kubernetes.io/path").or_else(|| annotation("config.kubernetes.io/path"));
         let file = path.map(|path| File {
             path,
             index: annotation("internal.config.kubernetes.io/index")
@@ -222,13 +219,7 @@ impl<'a> Input<'a> {
     /// `removed` (indexes into [`Input::items`]) dropped, `new_items`
     /// appended, and (for a ResourceList) `results` replacing any results
     /// the input carried.
-    pub fn render(
-        &self,
-        mut edits: Edits,
-        removed: &[usize],
-        new_items: &[Value],
-        results: &[KrmResult],
-    ) -> String {
+    pub fn render(&self, mut edits: Edits, removed: &[usize], new_items: &[Value], results: &[KrmResult]) -> String {
         let tree = &self.tree;
         let src = tree.src;
         self.remove_items(&mut edits, removed, new_items.is_empty());
@@ -311,13 +302,7 @@ impl<'a> Input<'a> {
         }
     }
 
-    fn render_block(
-        &self,
-        root: NodeId,
-        edits: &mut Edits,
-        new_items: &[Value],
-        results: &[Value],
-    ) {
+    fn render_block(&self, root: NodeId, edits: &mut Edits, new_items: &[Value], results: &[Value]) {
         let tree = &self.tree;
         let src = tree.src;
         let entries = tree.entries(root).expect("root is a mapping");
@@ -333,10 +318,7 @@ impl<'a> Input<'a> {
         if !new_items.is_empty() {
             let seq = Value::Array(new_items.to_vec());
             match tree.entry(root, "items") {
-                Some((_, items))
-                    if tree.items(items).is_some_and(|i| !i.is_empty())
-                        && !tree.node(items).flow =>
-                {
+                Some((_, items)) if tree.items(items).is_some_and(|i| !i.is_empty()) && !tree.node(items).flow => {
                     let first = tree.items(items).expect("a sequence")[0];
                     let dash = dash_column(src, tree.node(first).start);
                     let at = tree.node(items).end;
@@ -345,10 +327,7 @@ impl<'a> Input<'a> {
                     text.push_str(&emit::block(&seq, dash));
                     edits.insert(at, text);
                 }
-                Some((_, items))
-                    if tree.node(items).flow
-                        && !tree.items(items).is_some_and(|i| i.is_empty()) =>
-                {
+                Some((_, items)) if tree.node(items).flow && !tree.items(items).is_some_and(|i| i.is_empty()) => {
                     let node = tree.node(items);
                     let json: Vec<String> = new_items.iter().map(|v| v.to_string()).collect();
                     edits.insert(node.end - 1, format!(", {}", json.join(", ")));
@@ -379,14 +358,9 @@ impl<'a> Input<'a> {
         }
 
         // Results are output only: drop what the input carried.
-        if let Some(pos) = entries
-            .iter()
-            .position(|&(k, _)| tree.scalar(k) == Some("results"))
-        {
+        if let Some(pos) = entries.iter().position(|&(k, _)| tree.scalar(k) == Some("results")) {
             let start = tree.node(entries[pos].0).start;
-            let end = entries
-                .get(pos + 1)
-                .map_or(root_end, |&(k, _)| tree.node(k).start);
+            let end = entries.get(pos + 1).map_or(root_end, |&(k, _)| tree.node(k).start);
             edits.replace(start, end, "");
         }
         let mut text = newline_at(root_end).to_string();
@@ -400,23 +374,11 @@ impl<'a> Input<'a> {
         edits.insert(root_end, text);
     }
 
-    fn render_flow(
-        &self,
-        root: NodeId,
-        mut edits: Edits,
-        new_items: &[Value],
-        results: &[Value],
-    ) -> String {
+    fn render_flow(&self, root: NodeId, mut edits: Edits, new_items: &[Value], results: &[Value]) -> String {
         let tree = &self.tree;
         let entries = tree.entries(root).expect("root is a mapping");
         let close = tree.node(root).end - 1;
-        let json_list = |values: &[Value]| {
-            values
-                .iter()
-                .map(Value::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let json_list = |values: &[Value]| values.iter().map(Value::to_string).collect::<Vec<_>>().join(", ");
         if !new_items.is_empty() {
             match tree.get(root, "items") {
                 Some(items) if tree.items(items).is_some() => {
@@ -435,10 +397,7 @@ impl<'a> Input<'a> {
                 None => edits.insert(close, format!(", \"items\": [{}]", json_list(new_items))),
             }
         }
-        if let Some(pos) = entries
-            .iter()
-            .position(|&(k, _)| tree.scalar(k) == Some("results"))
-        {
+        if let Some(pos) = entries.iter().position(|&(k, _)| tree.scalar(k) == Some("results")) {
             // Remove `"results": [...]` with the comma that separates it.
             let (k, v) = entries[pos];
             let (start, end) = match entries.get(pos + 1) {

@@ -20,14 +20,8 @@ fn files(env: &str) -> BTreeMap<String, String> {
         for entry in std::fs::read_dir(env_dir(env).join(sub)).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name.ends_with(".yaml")
-                && name != "kustomization.yaml"
-                && !name.starts_with("proxyconfigpromote-")
-            {
-                out.insert(
-                    format!("{sub}/{name}"),
-                    std::fs::read_to_string(&path).unwrap(),
-                );
+            if name.ends_with(".yaml") && name != "kustomization.yaml" && !name.starts_with("proxyconfigpromote-") {
+                out.insert(format!("{sub}/{name}"), std::fs::read_to_string(&path).unwrap());
             }
         }
     }
@@ -36,8 +30,7 @@ fn files(env: &str) -> BTreeMap<String, String> {
 
 /// A ResourceList holding every document of `files` (in map order).
 fn resource_list(files: &BTreeMap<String, String>, config: &str) -> String {
-    let mut text =
-        String::from("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n");
+    let mut text = String::from("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n");
     for body in files.values() {
         for doc in body.split("\n---\n") {
             let mut lines = doc.lines().filter(|l| !l.starts_with('#'));
@@ -64,23 +57,13 @@ fn promotions(files: &BTreeMap<String, String>, env: &str) -> BTreeMap<String, V
         .unwrap()
         .iter()
         .filter(|i| i["kind"] == "ProxyConfigPromote")
-        .map(|i| {
-            (
-                i["spec"]["productCRName"].as_str().unwrap().to_string(),
-                i.clone(),
-            )
-        })
+        .map(|i| (i["spec"]["productCRName"].as_str().unwrap().to_string(), i.clone()))
         .collect()
 }
 
 fn names(p: &BTreeMap<String, Value>) -> BTreeMap<String, String> {
     p.iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                v["metadata"]["name"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|(k, v)| (k.clone(), v["metadata"]["name"].as_str().unwrap().to_string()))
         .collect()
 }
 
@@ -94,12 +77,7 @@ fn retriggered(before: &BTreeMap<String, String>, after: &BTreeMap<String, Strin
     a.keys().filter(|k| a[*k] != b[*k]).cloned().collect()
 }
 
-fn edit(
-    files: &BTreeMap<String, String>,
-    file: &str,
-    from: &str,
-    to: &str,
-) -> BTreeMap<String, String> {
+fn edit(files: &BTreeMap<String, String>, file: &str, from: &str, to: &str) -> BTreeMap<String, String> {
     let mut changed = files.clone();
     let text = changed.get_mut(file).unwrap();
     assert!(text.contains(from), "{file} has no {from:?}");
@@ -119,31 +97,19 @@ fn every_product_gets_one_content_addressed_promotion() {
         let digest = pcp["metadata"]["annotations"]["krm-promote.dev/digest"]
             .as_str()
             .unwrap();
-        assert_eq!(
-            name,
-            format!("{product}-staging-{}", &digest["sha256:".len()..][..10])
-        );
+        assert_eq!(name, format!("{product}-staging-{}", &digest["sha256:".len()..][..10]));
         assert_eq!(pcp["metadata"]["namespace"], "threescale-staging");
         assert_eq!(
             pcp["spec"],
             serde_json::json!({"productCRName": product, "production": false, "deleteCR": false})
         );
-        assert_eq!(
-            pcp["metadata"]["labels"]["app.kubernetes.io/managed-by"],
-            "krm-promote"
-        );
-        assert_eq!(
-            pcp["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"],
-            "10"
-        );
+        assert_eq!(pcp["metadata"]["labels"]["app.kubernetes.io/managed-by"], "krm-promote");
+        assert_eq!(pcp["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"], "10");
     }
     let inputs = p["orders-api"]["metadata"]["annotations"]["krm-promote.dev/inputs"]
         .as_str()
         .unwrap();
-    let kinds: Vec<&str> = inputs
-        .lines()
-        .map(|l| l.split(' ').next().unwrap())
-        .collect();
+    let kinds: Vec<&str> = inputs.lines().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(
         kinds,
         [
@@ -172,12 +138,7 @@ fn a_backend_change_retriggers_exactly_the_products_that_use_it() {
             "pattern: /accounts/{id}/profile$",
             vec!["accounts-api", "payments-api"],
         ),
-        (
-            "backends/catalog.yaml",
-            "last: true",
-            "last: false",
-            vec!["orders-api"],
-        ),
+        ("backends/catalog.yaml", "last: true", "last: false", vec!["orders-api"]),
     ];
     for (file, from, to, expected) in cases {
         assert_eq!(
@@ -198,19 +159,9 @@ fn product_and_secret_changes_retrigger_only_their_product() {
         "allow_origin: https://example.com",
     );
     assert_eq!(retriggered(&base, &product), ["payments-api"]);
-    let usage = edit(
-        &base,
-        "products/orders-api.yaml",
-        "path: /catalog",
-        "path: /catalog/v2",
-    );
+    let usage = edit(&base, "products/orders-api.yaml", "path: /catalog", "path: /catalog/v2");
     assert_eq!(retriggered(&base, &usage), ["orders-api"]);
-    let secret = edit(
-        &base,
-        "products/secrets.yaml",
-        "\"rate\": 20",
-        "\"rate\": 40",
-    );
+    let secret = edit(&base, "products/secrets.yaml", "\"rate\": 20", "\"rate\": 40");
     assert_eq!(retriggered(&base, &secret), ["orders-api"]);
     let oidc = edit(
         &base,
@@ -224,12 +175,7 @@ fn product_and_secret_changes_retrigger_only_their_product() {
 #[test]
 fn application_plan_changes_trigger_nothing() {
     let base = files("staging");
-    let plans = edit(
-        &base,
-        "products/payments-api.yaml",
-        "value: 100",
-        "value: 500",
-    );
+    let plans = edit(&base, "products/payments-api.yaml", "value: 100", "value: 500");
     assert!(retriggered(&base, &plans).is_empty());
     let price = edit(
         &base,
@@ -258,12 +204,7 @@ fn formatting_and_order_change_nothing() {
     // Key order and style: each resource rewritten as JSON with keys reversed.
     fn reverse_keys(v: &Value) -> Value {
         match v {
-            Value::Object(m) => Value::Object(
-                m.iter()
-                    .rev()
-                    .map(|(k, v)| (k.clone(), reverse_keys(v)))
-                    .collect(),
-            ),
+            Value::Object(m) => Value::Object(m.iter().rev().map(|(k, v)| (k.clone(), reverse_keys(v))).collect()),
             Value::Array(a) => Value::Array(a.iter().map(reverse_keys).collect()),
             other => other.clone(),
         }
@@ -314,11 +255,7 @@ fn production_promotes_to_the_production_gateway() {
     }
     // The same manifests rendered for staging promote to the staging gateway.
     let staging = promotions(&files("production"), "staging");
-    assert!(
-        staging
-            .values()
-            .all(|pcp| pcp["spec"]["production"] == false)
-    );
+    assert!(staging.values().all(|pcp| pcp["spec"]["production"] == false));
 }
 
 #[test]
@@ -341,8 +278,7 @@ fn digest_fields_can_be_overridden() {
         "allow_origin: https://example.com",
     );
     let run = |files: &BTreeMap<String, String>| {
-        let config =
-            "    environment: staging\n    product-fields: spec.mappingRules, spec.backendUsages\n";
+        let config = "    environment: staging\n    product-fields: spec.mappingRules, spec.backendUsages\n";
         let out = process(&resource_list(files, config), &Context::resource_list()).unwrap();
         assert!(!out.has_errors, "{:#?}", out.results);
         let doc: Value = serde_yaml::from_str(&out.document).unwrap();

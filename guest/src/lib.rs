@@ -4,19 +4,14 @@
 //! calls [`krm_promote_core::process`]. All logic lives in the core crate so
 //! that it is unit-tested natively and behaves identically here.
 
-#![allow(
-    missing_docs,
-    reason = "the exported API is generated from wit/ by wit-bindgen"
-)]
+#![allow(missing_docs, reason = "the exported API is generated from wit/ by wit-bindgen")]
 
 wit_bindgen::generate!({
     path: "../wit",
     world: "krm-promote",
 });
 
-use exports::krm_promote::function::krm::{
-    Context, Diagnostic, Error, Framing, Guest, Output, Severity,
-};
+use exports::krm_promote::function::krm::{Context, Diagnostic, Error, Framing, Guest, Output, Severity};
 use krm_promote_core as core;
 
 struct Component;
@@ -29,12 +24,9 @@ impl Guest for Component {
                 Framing::YamlStream => core::Framing::Stream,
             },
             function_config: context.function_config,
-            settings: context
-                .settings
-                .into_iter()
-                .map(|s| (s.key, s.value))
-                .collect(),
+            settings: context.settings.into_iter().map(|s| (s.key, s.value)).collect(),
             source_revision: context.source_revision,
+            plugin_env: context.plugin_env.into_iter().map(|s| (s.key, s.value)).collect(),
         };
         match core::process(&input, &ctx) {
             Ok(out) => Ok(Output {

@@ -69,12 +69,7 @@ pub fn artifact_name(engine: &Engine, guest_sha256: &str) -> String {
 
 /// Returns the compiled component: from the cache if a valid artifact is
 /// there, else compiled now (and stored, if the cache is usable).
-pub fn load_component(
-    engine: &Engine,
-    wasm: &[u8],
-    guest_sha256: &str,
-    mode: &CacheMode,
-) -> anyhow::Result<Component> {
+pub fn load_component(engine: &Engine, wasm: &[u8], guest_sha256: &str, mode: &CacheMode) -> anyhow::Result<Component> {
     let CacheMode::Dir(dir) = mode else {
         return compile(engine, wasm);
     };
@@ -102,13 +97,7 @@ fn dir_is_private(dir: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        if !dir.exists()
-            && fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .is_err()
-        {
+        if !dir.exists() && fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).is_err() {
             return false;
         }
         match fs::metadata(dir) {
@@ -130,10 +119,7 @@ fn read_artifact(engine: &Engine, path: &Path) -> Option<Component> {
     // `Component::serialize` in a directory only this user can write to,
     // and its SHA-256 matches, so it is exactly what wasmtime produced.
     // wasmtime additionally checks its version and engine configuration.
-    #[allow(
-        unsafe_code,
-        reason = "loading a verified, self-written wasmtime artifact"
-    )]
+    #[allow(unsafe_code, reason = "loading a verified, self-written wasmtime artifact")]
     let component = unsafe { Component::deserialize(engine, payload) };
     component.ok()
 }
@@ -190,12 +176,7 @@ mod tests {
     #[test]
     fn cache_location_follows_the_environment() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
         };
         assert_eq!(
             CacheMode::from_env(env(&[("KRM_PROMOTE_CACHE", "off"), ("HOME", "/h")])),

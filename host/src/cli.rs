@@ -144,9 +144,7 @@ pub fn parse(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> Result<
             "-h" | "--help" | "help" => options.mode = Mode::Help,
             "-V" | "--version" | "version" => options.mode = Mode::Version,
             "fn" if !command_seen => command_seen = true,
-            "--memory-limit" => {
-                options.limits.memory_bytes = mib(&value("--memory-limit")?, "--memory-limit")?
-            }
+            "--memory-limit" => options.limits.memory_bytes = mib(&value("--memory-limit")?, "--memory-limit")?,
             "--timeout" => options.limits.timeout = seconds(&value("--timeout")?, "--timeout")?,
             "--max-input" => options.max_input = mib(&value("--max-input")?, "--max-input")?,
             "--no-cache" => options.cache = CacheMode::Off,
@@ -168,10 +166,7 @@ pub fn run(
     let options = match parse(args, env) {
         Ok(o) => o,
         Err(e) => {
-            let _ = writeln!(
-                stderr,
-                "krm-promote: error: {e}\nRun `krm-promote --help` for usage."
-            );
+            let _ = writeln!(stderr, "krm-promote: error: {e}\nRun `krm-promote --help` for usage.");
             return exit_code::INVALID_INPUT;
         }
     };
@@ -189,15 +184,13 @@ pub fn run(
             );
             exit_code::OK
         }
-        Mode::Function | Mode::LegacyPlugin(_) => {
-            match render(&options, env, stdin, stdout, stderr) {
-                Ok(code) => code,
-                Err((code, message)) => {
-                    let _ = writeln!(stderr, "krm-promote: error: {message}");
-                    code
-                }
+        Mode::Function | Mode::LegacyPlugin(_) => match render(&options, env, stdin, stdout, stderr) {
+            Ok(code) => code,
+            Err((code, message)) => {
+                let _ = writeln!(stderr, "krm-promote: error: {message}");
+                code
             }
-        }
+        },
     }
 }
 
@@ -214,27 +207,27 @@ fn render(
     let (framing, function_config) = match &options.mode {
         Mode::LegacyPlugin(path) => {
             let text = match std::fs::read(path) {
-                Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
-                    invalid(format!("config file {} is not valid UTF-8", path.display()))
-                })?,
-                Err(e) => env("KUSTOMIZE_PLUGIN_CONFIG_STRING").ok_or_else(|| {
-                    invalid(format!("reading config file {}: {e}", path.display()))
-                })?,
+                Ok(bytes) => String::from_utf8(bytes)
+                    .map_err(|_| invalid(format!("config file {} is not valid UTF-8", path.display())))?,
+                Err(e) => env("KUSTOMIZE_PLUGIN_CONFIG_STRING")
+                    .ok_or_else(|| invalid(format!("reading config file {}: {e}", path.display())))?,
             };
             (krm::Framing::YamlStream, Some(text))
         }
         _ => (krm::Framing::ResourceList, None),
     };
 
+    let argo = crate::argocd::from_env(&argo_vars(env)).map_err(invalid)?;
     let input = read_input(stdin, options.max_input)?;
+    let setting = |(key, value): (String, String)| krm::Setting { key, value };
     let context = krm::Context {
         framing,
         function_config,
-        settings: Vec::new(),
-        source_revision: None,
+        settings: argo.settings.into_iter().map(setting).collect(),
+        source_revision: argo.source_revision,
+        plugin_env: argo.plugin_env.into_iter().map(setting).collect(),
     };
-    let guest =
-        Guest::load(&options.cache).map_err(|e| (exit_code::FUNCTION_FAILED, format!("{e:#}")))?;
+    let guest = Guest::load(&options.cache).map_err(|e| (exit_code::FUNCTION_FAILED, format!("{e:#}")))?;
     let output = guest
         .call(&input, &context, &options.limits)
         .map_err(|e| (exit_code::FUNCTION_FAILED, e.to_string()))?;
@@ -264,11 +257,7 @@ fn render(
             .iter()
             .filter(|d| d.severity == krm::Severity::Error)
             .count();
-        let _ = writeln!(
-            stderr,
-            "krm-promote: {n} error result{}",
-            if n == 1 { "" } else { "s" }
-        );
+        let _ = writeln!(stderr, "krm-promote: {n} error result{}", if n == 1 { "" } else { "s" });
         if legacy {
             return Ok(exit_code::ERROR_RESULTS);
         }
@@ -289,6 +278,17 @@ fn render(
     } else {
         exit_code::OK
     })
+}
+
+/// The Argo CD variables, in a stable order (the environment's own order is
+/// not observable through `env`, so sort by name).
+fn argo_vars(env: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    let mut names: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("ARGOCD_") || k.starts_with("PARAM_"))
+        .collect();
+    names.sort();
+    names.into_iter().filter_map(|k| env(&k).map(|v| (k, v))).collect()
 }
 
 fn read_input(stdin: &mut dyn Read, max: usize) -> Result<String, Failure> {
@@ -329,18 +329,14 @@ mod tests {
         assert_eq!(parse_args(&[]).unwrap().mode, Mode::Function);
         assert_eq!(parse_args(&["fn"]).unwrap().mode, Mode::Function);
         assert_eq!(
-            parse_args(&["fn", "--timeout", "5"])
-                .unwrap()
-                .limits
-                .timeout,
+            parse_args(&["fn", "--timeout", "5"]).unwrap().limits.timeout,
             Duration::from_secs(5)
         );
     }
 
     #[test]
     fn an_existing_file_means_a_legacy_plugin() {
-        let file =
-            std::env::temp_dir().join(format!("krm-promote-cli-test-{}", std::process::id()));
+        let file = std::env::temp_dir().join(format!("krm-promote-cli-test-{}", std::process::id()));
         std::fs::write(&file, "kind: KrmPromote\n").unwrap();
         let mode = parse_args(&[file.to_str().unwrap()]).unwrap().mode;
         std::fs::remove_file(&file).unwrap();
@@ -359,15 +355,7 @@ mod tests {
                 .unwrap_err()
                 .contains("--memory-limit")
         );
-        assert!(
-            parse_args(&["--timeout"])
-                .unwrap_err()
-                .contains("needs a value")
-        );
-        assert!(
-            parse_args(&["--frobnicate"])
-                .unwrap_err()
-                .contains("unknown option")
-        );
+        assert!(parse_args(&["--timeout"]).unwrap_err().contains("needs a value"));
+        assert!(parse_args(&["--frobnicate"]).unwrap_err().contains("unknown option"));
     }
 }

@@ -6,16 +6,14 @@
 //! writes stdout, stderr and the exit code ([`exit_code`]). Every decision
 //! about resources is made by the component (`krm-promote-core`).
 
+pub mod argocd;
 pub mod cache;
 pub mod cli;
 pub mod exit_code;
 pub mod runtime;
 
 /// The one `bindgen!` of the WIT contract in `wit/`.
-#[allow(
-    missing_docs,
-    reason = "generated from wit/, which documents every item"
-)]
+#[allow(missing_docs, reason = "generated from wit/, which documents every item")]
 pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",

@@ -8,13 +8,7 @@ fn main() -> ExitCode {
     let env = |key: &str| std::env::var(key).ok();
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
-    let code = krm_promote_host::cli::run(
-        &args,
-        &env,
-        &mut std::io::stdin().lock(),
-        &mut stdout,
-        &mut stderr,
-    );
+    let code = krm_promote_host::cli::run(&args, &env, &mut std::io::stdin().lock(), &mut stdout, &mut stderr);
     let _ = stderr.flush();
     ExitCode::from(code)
 }

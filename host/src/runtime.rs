@@ -11,9 +11,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{
-    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
-};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::exports::krm_promote::function::krm;
 use crate::bindings::{KrmPromote, KrmPromotePre};
@@ -203,14 +201,11 @@ impl Guest {
             }
         });
 
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance: KrmPromote| {
-                instance
-                    .krm_promote_function_krm()
-                    .call_process(&mut store, input, context)
-            });
+        let result = self.pre.instantiate(&mut store).and_then(|instance: KrmPromote| {
+            instance
+                .krm_promote_function_krm()
+                .call_process(&mut store, input, context)
+        });
         let _ = done.send(());
         let _ = watchdog.join();
 
@@ -221,9 +216,7 @@ impl Guest {
 fn classify(e: wasmtime::Error, limits: &Limits, stderr: &MemoryOutputPipe) -> CallError {
     let stderr_text = String::from_utf8_lossy(&stderr.contents()).into_owned();
     let root = e.root_cause().to_string();
-    if root.contains("forcing trap when growing memory")
-        || stderr_text.contains("memory allocation of")
-    {
+    if root.contains("forcing trap when growing memory") || stderr_text.contains("memory allocation of") {
         return CallError::MemoryLimit(limits.memory_bytes);
     }
     if let Some(trap) = e.downcast_ref::<Trap>() {

@@ -3,13 +3,7 @@
 use crate::support::{self, describe, krm_promote, run_with_stdin};
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        support::repo()
-            .join("tests/fixtures")
-            .join(name)
-            .join("input.yaml"),
-    )
-    .unwrap()
+    std::fs::read(support::repo().join("tests/fixtures").join(name).join("input.yaml")).unwrap()
 }
 
 #[test]
@@ -22,15 +16,8 @@ fn success_prints_the_resource_list_and_exits_0() {
             stdout.starts_with("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n"),
             "{stdout}"
         );
-        assert!(
-            stdout
-                .contains("results:\n- message: 'environment staging: 4 resources, 0 promotions'")
-        );
-        assert!(
-            out.stderr.is_empty(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(stdout.contains("results:\n- message: 'environment staging: 4 resources, 0 promotions'"));
+        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
 
@@ -47,21 +34,18 @@ fn error_results_print_the_whole_list_and_exit_1() {
     );
     assert!(stdout.contains("severity: error"));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("[error] data.name: unknown key"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.ends_with("krm-promote: 2 error results\n"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("[error] data.name: unknown key"), "{stderr}");
+    assert!(stderr.ends_with("krm-promote: 2 error results\n"), "{stderr}");
 }
 
 #[test]
 fn unreadable_input_exits_2_with_nothing_on_stdout() {
     let cases: &[(&[u8], &str)] = &[
         (b"", "the input is empty"),
-        (b"apiVersion: v1\nkind: List\nitems: []\n", "expected kind ResourceList, got kind \"List\""),
+        (
+            b"apiVersion: v1\nkind: List\nitems: []\n",
+            "expected kind ResourceList, got kind \"List\"",
+        ),
         (b"items: [unclosed\n", "invalid YAML at line 2"),
         (b"kind: ResourceList\n\xff\xfe", "stdin is not valid UTF-8 (at byte 19)"),
         (
@@ -128,29 +112,23 @@ fn oversized_input_exits_2() {
 /// A large input with a tiny memory cap trips the cap: exit 3, one line.
 #[test]
 fn memory_limit_exits_3() {
-    let mut input =
-        String::from("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n");
+    let mut input = String::from("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n");
     for i in 0..20_000 {
-        input.push_str(&format!("- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: cm-{i}\n  data:\n    k: v\n"));
+        input.push_str(&format!(
+            "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: cm-{i}\n  data:\n    k: v\n"
+        ));
     }
-    let out = run_with_stdin(
-        krm_promote().args(["--memory-limit", "8"]),
-        input.as_bytes(),
-    );
+    let out = run_with_stdin(krm_promote().args(["--memory-limit", "8"]), input.as_bytes());
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("exceeded its memory limit of 8 MiB"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("exceeded its memory limit of 8 MiB"), "{stderr}");
 }
 
 /// A time cap shorter than the work trips: exit 3, and the message says so.
 #[test]
 fn time_limit_exits_3() {
-    let mut input =
-        String::from("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n");
+    let mut input = String::from("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n");
     for i in 0..50_000 {
         input.push_str(&format!(
             "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: cm-{i}\n"
@@ -187,10 +165,7 @@ fn legacy_plugin_mode_reads_the_config_file_and_writes_a_stream() {
         &std::fs::read(bad.join("input.yaml")).unwrap(),
     );
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(
-        out.stdout.is_empty(),
-        "a failing legacy plugin prints no stream"
-    );
+    assert!(out.stdout.is_empty(), "a failing legacy plugin prints no stream");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("[error] spec.enviroment: unknown key"),
         "{}",

@@ -64,8 +64,7 @@ fn fn_eval_exec_with_key_value_config() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("[info]: environment production: 4 resources, 0 promotions"),
+        String::from_utf8_lossy(&out.stderr).contains("[info]: environment production: 4 resources, 0 promotions"),
         "{}",
         describe(&out)
     );
@@ -92,16 +91,10 @@ fn fn_eval_fails_on_error_results_and_keeps_the_package() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(
-            "[error] data.enviroment: unknown key; known keys: environment, production-environments,"
-        ),
+        stderr.contains("[error] data.enviroment: unknown key; known keys: environment, production-environments,"),
         "{stderr}"
     );
-    assert_eq!(
-        snapshot(&pkg),
-        before,
-        "a failed eval must not touch the package"
-    );
+    assert_eq!(snapshot(&pkg), before, "a failed eval must not touch the package");
     let results = std::fs::read_to_string(results.join("results.yaml")).unwrap();
     assert!(
         results.contains("exitCode: 1") && results.contains("severity: error"),
@@ -134,10 +127,7 @@ fn fn_source_pipe_sink() {
     assert_eq!(sunk.status.code(), Some(0), "{}", describe(&sunk));
     let written = snapshot(&tmp.path().join("out"));
     let names: Vec<&str> = written.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(
-        names,
-        ["Kptfile", "deployment.yaml", "promote.yaml", "service.yaml"]
-    );
+    assert_eq!(names, ["Kptfile", "deployment.yaml", "promote.yaml", "service.yaml"]);
     for (name, text) in &written {
         assert_eq!(
             text,

@@ -13,11 +13,7 @@ fn kubectl() -> Option<std::path::PathBuf> {
 }
 
 fn plain_build(kubectl: &Path, dir: &Path) -> String {
-    let out = Command::new(kubectl)
-        .arg("kustomize")
-        .arg(dir)
-        .output()
-        .unwrap();
+    let out = Command::new(kubectl).arg("kustomize").arg(dir).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -50,10 +46,7 @@ fn legacy_exec_plugin_with_enable_alpha_plugins() {
     };
     let out = run(&example.join("kustomize/legacy-plugin"));
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
-        plain_build(&kubectl, &base)
-    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), plain_build(&kubectl, &base));
 
     // A config error fails the build, and kustomize shows our message.
     let overlay = tmp.path().join("overlay");
@@ -71,10 +64,7 @@ fn legacy_exec_plugin_with_enable_alpha_plugins() {
     assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("[error] spec.enviroment: unknown key"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("[error] spec.enviroment: unknown key"), "{stderr}");
 }
 
 /// kustomize's KRM function runtime, driven through its container runtime
@@ -90,10 +80,7 @@ fn krm_function_pipeline_via_container_runtime_stand_in() {
     // kustomize runs `docker run --rm -i ... <image>`; ignore the docker
     // arguments and run the function with the same stdin/stdout/stderr.
     std::fs::write(&shim, "#!/bin/sh\nexec \"$KRM_FN_EXEC\"\n").unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(
-        &mut std::fs::metadata(&shim).unwrap().permissions(),
-        0o755,
-    );
+    std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&shim).unwrap().permissions(), 0o755);
     std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 
     let example = support::repo().join("examples/quickstart");
@@ -118,8 +105,7 @@ fn krm_function_pipeline_via_container_runtime_stand_in() {
     )
     .unwrap();
     let path = std::env::join_paths(
-        std::iter::once(shim_dir.clone())
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+        std::iter::once(shim_dir.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
     )
     .unwrap();
     let run = || {
@@ -136,17 +122,11 @@ fn krm_function_pipeline_via_container_runtime_stand_in() {
     write_config("  environment: staging\n");
     let out = run();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
-        plain_build(&kubectl, &base)
-    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), plain_build(&kubectl, &base));
 
     write_config("  enviroment: staging\n");
     let out = run();
     assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("[error] spec.enviroment: unknown key"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("[error] spec.enviroment: unknown key"), "{stderr}");
 }

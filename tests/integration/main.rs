@@ -6,6 +6,7 @@
 
 mod cli;
 mod fixtures;
+mod images;
 mod kpt;
 mod kustomize;
 mod support;

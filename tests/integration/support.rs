@@ -14,10 +14,7 @@ pub fn bin() -> PathBuf {
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// A compiled-component cache shared by all tests of this run.
@@ -30,13 +27,7 @@ pub fn guest() -> &'static Guest {
     static GUEST: OnceLock<Guest> = OnceLock::new();
     GUEST.get_or_init(|| {
         let engine = Guest::engine().unwrap();
-        let component = cache::load_component(
-            &engine,
-            GUEST_WASM,
-            GUEST_SHA256,
-            &CacheMode::Dir(cache_dir()),
-        )
-        .unwrap();
+        let component = cache::load_component(&engine, GUEST_WASM, GUEST_SHA256, &CacheMode::Dir(cache_dir())).unwrap();
         Guest::from_component(engine, &component).unwrap()
     })
 }
@@ -81,9 +72,7 @@ pub fn tool(name: &str) -> Option<PathBuf> {
         if std::env::var_os("KRM_PROMOTE_REQUIRE_TOOLS").is_some() {
             panic!("`{name}` is not on PATH, and KRM_PROMOTE_REQUIRE_TOOLS is set");
         }
-        eprintln!(
-            "SKIPPED: `{name}` is not on PATH (set KRM_PROMOTE_REQUIRE_TOOLS=1 to make this a failure)"
-        );
+        eprintln!("SKIPPED: `{name}` is not on PATH (set KRM_PROMOTE_REQUIRE_TOOLS=1 to make this a failure)");
     }
     found
 }
@@ -120,11 +109,7 @@ pub fn snapshot(dir: &Path) -> Vec<(String, String)> {
             if path.is_dir() {
                 walk(base, &path, out);
             } else {
-                let rel = path
-                    .strip_prefix(base)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
+                let rel = path.strip_prefix(base).unwrap().to_string_lossy().into_owned();
                 out.push((rel, std::fs::read_to_string(&path).unwrap_or_default()));
             }
         }

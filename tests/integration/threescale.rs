@@ -15,8 +15,7 @@ fn example_copy(dir: &Path) -> PathBuf {
 
 fn path_with(dir: &Path) -> std::ffi::OsString {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path)))
-        .unwrap()
+    std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path))).unwrap()
 }
 
 /// Promotion files written by `kpt fn render`: file name -> promotion name.
@@ -69,11 +68,7 @@ fn kpt_render_promotes_and_repromotes_only_dependents() {
     // Rendering again changes nothing at all.
     let before = snapshot(&staging);
     render();
-    assert_eq!(
-        snapshot(&staging),
-        before,
-        "a second render changed the package"
-    );
+    assert_eq!(snapshot(&staging), before, "a second render changed the package");
 
     // The payments backend changes: payments-api and orders-api use it.
     let backend = staging.join("backends/payments.yaml");
@@ -127,11 +122,7 @@ fn kustomize_builds_each_environment_with_promotions() {
     let repo = example_copy(tmp.path());
     let shim_dir = tmp.path().join("shim");
     std::fs::create_dir_all(&shim_dir).unwrap();
-    std::fs::write(
-        shim_dir.join("docker"),
-        "#!/bin/sh\nexec \"$KRM_FN_EXEC\"\n",
-    )
-    .unwrap();
+    std::fs::write(shim_dir.join("docker"), "#!/bin/sh\nexec \"$KRM_FN_EXEC\"\n").unwrap();
     std::fs::set_permissions(
         shim_dir.join("docker"),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
@@ -161,10 +152,7 @@ fn kustomize_builds_each_environment_with_promotions() {
         let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_slice(&out.stdout)
             .map(|d| serde::Deserialize::deserialize(d).unwrap())
             .collect();
-        let promotions: Vec<&serde_yaml::Value> = docs
-            .iter()
-            .filter(|d| d["kind"] == "ProxyConfigPromote")
-            .collect();
+        let promotions: Vec<&serde_yaml::Value> = docs.iter().filter(|d| d["kind"] == "ProxyConfigPromote").collect();
         assert_eq!(promotions.len(), 3, "{env}");
         for p in promotions {
             let name = p["metadata"]["name"].as_str().unwrap();
@@ -177,10 +165,6 @@ fn kustomize_builds_each_environment_with_promotions() {
         }
         // The functionConfig is local-config: kustomize drops it.
         assert!(docs.iter().all(|d| d["kind"] != "KrmPromote"));
-        assert_eq!(
-            docs.len(),
-            11,
-            "{env}: 3 backends, 3 products, 2 secrets, 3 promotions"
-        );
+        assert_eq!(docs.len(), 11, "{env}: 3 backends, 3 products, 2 secrets, 3 promotions");
     }
 }

@@ -142,12 +142,7 @@ impl<'i> Graph<'i> {
             };
             (rules.kinds[rule].normalize)(&mut value);
             let key = rules.kinds[rule].key.and_then(|f| f(&value));
-            nodes.push(Node {
-                item,
-                value,
-                rule,
-                key,
-            });
+            nodes.push(Node { item, value, rule, key });
         }
 
         // Index by (kind, namespace, key) and (kind, namespace, name).
@@ -175,9 +170,7 @@ impl<'i> Graph<'i> {
                 }
                 by_key.insert((kind, ns, key.as_str()), i);
             }
-            by_name
-                .entry((kind, ns, node.item.name.as_str()))
-                .or_insert(i);
+            by_name.entry((kind, ns, node.item.name.as_str())).or_insert(i);
         }
 
         let mut deps = Vec::with_capacity(nodes.len());
@@ -187,9 +180,7 @@ impl<'i> Graph<'i> {
             for edge in &rules.kinds[node.rule].edges {
                 for (field, reference, payload) in references(&node.value, &edge.refs) {
                     let index = if edge.by_key { &by_key } else { &by_name };
-                    let target = index
-                        .get(&(edge.target_kind, ns, reference.as_str()))
-                        .copied();
+                    let target = index.get(&(edge.target_kind, ns, reference.as_str())).copied();
                     if target.is_none() {
                         results.push(missing(node, edge, &field, &reference, &nodes, &rules));
                     }
@@ -287,14 +278,7 @@ impl<'i> Graph<'i> {
     }
 }
 
-fn missing(
-    node: &Node<'_>,
-    edge: &Edge,
-    field: &str,
-    reference: &str,
-    nodes: &[Node<'_>],
-    rules: &Rules,
-) -> KrmResult {
+fn missing(node: &Node<'_>, edge: &Edge, field: &str, reference: &str, nodes: &[Node<'_>], rules: &Rules) -> KrmResult {
     let ns = node.item.namespace.as_deref().unwrap_or("");
     // Is it in another namespace? The operator only looks in the product's.
     let elsewhere = nodes.iter().find(|n| {
@@ -329,10 +313,7 @@ fn missing(
         ),
         (None, true) => (
             Severity::Error,
-            format!(
-                "{} {reference:?} matches no {what} in this render",
-                edge.name
-            ),
+            format!("{} {reference:?} matches no {what} in this render", edge.name),
         ),
         (None, false) => (
             Severity::Info,
@@ -376,25 +357,13 @@ fn references(value: &Value, refs: &Refs) -> Vec<(String, String, Value)> {
         },
         Refs::Strings(pattern) => {
             let mut out = Vec::new();
-            collect_strings(
-                value,
-                &pattern.split('.').collect::<Vec<_>>(),
-                String::new(),
-                &mut out,
-            );
-            out.into_iter()
-                .map(|(path, s)| (path, s, Value::Null))
-                .collect()
+            collect_strings(value, &pattern.split('.').collect::<Vec<_>>(), String::new(), &mut out);
+            out.into_iter().map(|(path, s)| (path, s, Value::Null)).collect()
         }
     }
 }
 
-fn collect_strings(
-    value: &Value,
-    segments: &[&str],
-    path: String,
-    out: &mut Vec<(String, String)>,
-) {
+fn collect_strings(value: &Value, segments: &[&str], path: String, out: &mut Vec<(String, String)>) {
     let Some((first, rest)) = segments.split_first() else {
         if let Some(s) = value.as_str() {
             out.push((path, s.to_string()));
@@ -434,22 +403,15 @@ mod tests {
     fn strings_pattern_walks_lists_and_maps() {
         let v = json!({"spec": {"policies": [{"configurationRef": {"name": "a"}}, {"name": "x"}, {"configurationRef": {"name": "b"}}],
             "deployment": {"apicastHosted": {"authentication": {"oidc": {"issuerEndpointRef": {"name": "s"}}}}}}});
-        let found: Vec<(String, String)> =
-            references(&v, &Refs::Strings("spec.policies[].configurationRef.name"))
-                .into_iter()
-                .map(|(p, s, _)| (p, s))
-                .collect();
+        let found: Vec<(String, String)> = references(&v, &Refs::Strings("spec.policies[].configurationRef.name"))
+            .into_iter()
+            .map(|(p, s, _)| (p, s))
+            .collect();
         assert_eq!(
             found,
             [
-                (
-                    "spec.policies[0].configurationRef.name".to_string(),
-                    "a".to_string()
-                ),
-                (
-                    "spec.policies[2].configurationRef.name".to_string(),
-                    "b".to_string()
-                )
+                ("spec.policies[0].configurationRef.name".to_string(), "a".to_string()),
+                ("spec.policies[2].configurationRef.name".to_string(), "b".to_string())
             ]
         );
         let oidc = references(

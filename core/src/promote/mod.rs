@@ -98,26 +98,18 @@ pub fn run(
             resources.push((item, scalar::to_json(tree, item.node)?));
         }
     }
-    let rules = threescale::rules(
-        config.product_fields.as_deref(),
-        config.backend_fields.as_deref(),
-    );
+    let rules = threescale::rules(config.product_fields.as_deref(), config.backend_fields.as_deref());
     let mut graph = Graph::build(rules, resources);
     out.results.append(&mut graph.results);
 
     let products: Vec<usize> = (0..graph.nodes.len())
-        .filter(|&i| {
-            graph.nodes[i].item.kind == "Product" && !is_local_config(input, graph.nodes[i].item)
-        })
+        .filter(|&i| graph.nodes[i].item.kind == "Product" && !is_local_config(input, graph.nodes[i].item))
         .collect();
     let upstream: Vec<&str> = match &config.require_upstream {
         Some(env) => input
             .items
             .iter()
-            .filter(|i| {
-                is_3scale(i, "Product")
-                    && annotation(input, i, REFERENCE_ANNOTATION) == Some(env.as_str())
-            })
+            .filter(|i| is_3scale(i, "Product") && annotation(input, i, REFERENCE_ANNOTATION) == Some(env.as_str()))
             .map(|i| i.name.as_str())
             .collect(),
         None => Vec::new(),
@@ -133,17 +125,13 @@ pub fn run(
         else {
             continue;
         };
-        let wanted_env = tree
-            .path(item.node, &["spec", "environment"])
-            .and_then(|n| tree.str(n));
+        let wanted_env = tree.path(item.node, &["spec", "environment"]).and_then(|n| tree.str(n));
         if let (Some(want), Some(env)) = (wanted_env, &config.environment)
             && want != env
         {
             out.results.push(item.result(
                 Severity::Info,
-                format!(
-                    "Promotion for environment {want:?} left alone: this render is for {env:?}"
-                ),
+                format!("Promotion for environment {want:?} left alone: this render is for {env:?}"),
             ));
             continue;
         }
@@ -154,9 +142,7 @@ pub fn run(
             out.results.push(
                 item.result(
                     Severity::Error,
-                    format!(
-                        "spec.productCR.name {product_name:?} matches no Product in this namespace"
-                    ),
+                    format!("spec.productCR.name {product_name:?} matches no Product in this namespace"),
                 )
                 .at_field("spec.productCR.name"),
             );
@@ -202,11 +188,7 @@ pub fn run(
     // Promotions krm-promote generated before are regenerated; hand-written
     // ones are kept.
     let mut hand_written = Vec::new();
-    for item in input
-        .items
-        .iter()
-        .filter(|i| is_3scale(i, "ProxyConfigPromote"))
-    {
+    for item in input.items.iter().filter(|i| is_3scale(i, "ProxyConfigPromote")) {
         if label(input, item, MANAGED_BY.0) == Some(MANAGED_BY.1) {
             out.removed.push(item.index);
         } else {
@@ -279,9 +261,7 @@ pub fn run(
             continue;
         }
         for hw in &hand_written {
-            let target = tree
-                .path(hw.node, &["spec", "productCRName"])
-                .and_then(|n| tree.str(n));
+            let target = tree.path(hw.node, &["spec", "productCRName"]).and_then(|n| tree.str(n));
             if target == Some(item.name.as_str()) && hw.namespace == item.namespace {
                 out.results.push(hw.result(
                     Severity::Warning,
@@ -301,10 +281,7 @@ pub fn run(
         }
         labels.insert(ENVIRONMENT_LABEL.into(), env.clone().into());
         let mut annotations = Map::new();
-        annotations.insert(
-            "argocd.argoproj.io/sync-wave".into(),
-            config.sync_wave.clone().into(),
-        );
+        annotations.insert("argocd.argoproj.io/sync-wave".into(), config.sync_wave.clone().into());
         annotations.insert(DIGEST_ANNOTATION.into(), format!("sha256:{digest}").into());
         annotations.insert(INPUTS_ANNOTATION.into(), inputs.clone().into());
         if with_paths {
@@ -371,11 +348,7 @@ pub fn run(
 /// One line per input: `Kind/name sha256:<12 hex>` (Secrets: no digest).
 fn inputs_annotation(graph: &Graph<'_>, product: usize) -> String {
     let mut lines = vec![line(graph, product)];
-    let mut rest: Vec<String> = graph
-        .inputs(product)
-        .into_iter()
-        .map(|i| line(graph, i))
-        .collect();
+    let mut rest: Vec<String> = graph.inputs(product).into_iter().map(|i| line(graph, i)).collect();
     rest.sort();
     lines.extend(rest);
     let mut text = lines.join("\n");
@@ -388,11 +361,6 @@ fn line(graph: &Graph<'_>, i: usize) -> String {
     if graph.rule(i).secret {
         format!("{}/{} (content hashed, not shown)", item.kind, item.name)
     } else {
-        format!(
-            "{}/{} sha256:{}",
-            item.kind,
-            item.name,
-            &graph.own_digest(i)[..12]
-        )
+        format!("{}/{} sha256:{}", item.kind, item.name, &graph.own_digest(i)[..12])
     }
 }

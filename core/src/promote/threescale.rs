@@ -50,10 +50,7 @@ fn system_name(value: &Value) -> Option<String> {
     let spec = value.get("spec")?;
     match spec.get("systemName").and_then(Value::as_str) {
         Some(s) if !s.is_empty() => Some(s.to_string()),
-        _ => spec
-            .get("name")
-            .and_then(Value::as_str)
-            .map(default_system_name),
+        _ => spec.get("name").and_then(Value::as_str).map(default_system_name),
     }
 }
 
@@ -70,9 +67,8 @@ fn defaults(value: &mut Value, product: bool) {
     }
     let metrics = spec.entry("metrics").or_insert_with(|| json!({}));
     if let Some(m) = metrics.as_object_mut() {
-        m.entry("hits").or_insert_with(
-            || json!({"friendlyName": "Hits", "unit": "hit", "description": "Number of API hits"}),
-        );
+        m.entry("hits")
+            .or_insert_with(|| json!({"friendlyName": "Hits", "unit": "hit", "description": "Number of API hits"}));
     }
     if product && let Some(policies) = spec.get_mut("policies").and_then(Value::as_array_mut) {
         for p in policies.iter_mut() {
@@ -94,10 +90,7 @@ fn defaults(value: &mut Value, product: bool) {
 /// The 3scale rule set with the given field sets.
 pub fn rules(product_fields: Option<&[String]>, backend_fields: Option<&[String]>) -> Rules {
     let own = |fields: Option<&[String]>, default: &[&str]| {
-        fields.map_or_else(
-            || default.iter().map(|s| s.to_string()).collect(),
-            <[String]>::to_vec,
-        )
+        fields.map_or_else(|| default.iter().map(|s| s.to_string()).collect(), <[String]>::to_vec)
     };
     Rules {
         kinds: vec![
@@ -139,9 +132,7 @@ pub fn rules(product_fields: Option<&[String]>, backend_fields: Option<&[String]
                     },
                     Edge {
                         name: "OIDC issuerEndpointRef",
-                        refs: Refs::Strings(
-                            "spec.deployment.*.authentication.oidc.issuerEndpointRef.name",
-                        ),
+                        refs: Refs::Strings("spec.deployment.*.authentication.oidc.issuerEndpointRef.name"),
                         target_kind: "Secret",
                         by_key: false,
                         required: false,
@@ -192,8 +183,7 @@ mod tests {
 
     #[test]
     fn defaults_make_implicit_and_explicit_forms_equal() {
-        let mut implicit =
-            json!({"spec": {"name": "Pay", "policies": [{"name": "cors", "configuration": null}]}});
+        let mut implicit = json!({"spec": {"name": "Pay", "policies": [{"name": "cors", "configuration": null}]}});
         let mut explicit = json!({"spec": {"name": "Pay", "systemName": "Pay",
             "metrics": {"hits": {"friendlyName": "Hits", "unit": "hit", "description": "Number of API hits"}},
             "policies": [{"name": "cors", "configuration": {}}, {"name": "apicast", "version": "builtin", "configuration": {}, "enabled": true}]}});

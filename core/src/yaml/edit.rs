@@ -83,9 +83,7 @@ impl Edits {
             emit::double_quoted(value)
         } else {
             match style {
-                Style::SingleQuoted => {
-                    emit::single_quoted(value).unwrap_or_else(|| emit::double_quoted(value))
-                }
+                Style::SingleQuoted => emit::single_quoted(value).unwrap_or_else(|| emit::double_quoted(value)),
                 Style::DoubleQuoted => emit::double_quoted(value),
                 _ => emit::string(value),
             }
@@ -159,14 +157,7 @@ impl Edits {
     /// whose key starts at `key_start`, and that value is null (`key:` with
     /// nothing after it, `~` or `null`): the null is replaced by a block
     /// mapping holding the one entry.
-    pub fn fill_null(
-        &mut self,
-        tree: &Tree<'_>,
-        key_start: usize,
-        holder: NodeId,
-        key: &str,
-        value: &Value,
-    ) {
+    pub fn fill_null(&mut self, tree: &Tree<'_>, key_start: usize, holder: NodeId, key: &str, value: &Value) {
         let node = tree.node(holder);
         if node.flow {
             let text = format!(
@@ -189,13 +180,7 @@ impl Edits {
     /// Sets annotation `key` to `value` on the resource `item`, creating
     /// `metadata.annotations` if needed. Returns false if `item` has no
     /// `metadata` mapping.
-    pub fn set_annotation(
-        &mut self,
-        tree: &Tree<'_>,
-        item: NodeId,
-        key: &str,
-        value: &str,
-    ) -> bool {
+    pub fn set_annotation(&mut self, tree: &Tree<'_>, item: NodeId, key: &str, value: &str) -> bool {
         let Some((_, metadata)) = tree.entry(item, "metadata") else {
             return false;
         };
@@ -315,9 +300,7 @@ mod tests {
     fn works_inside_sequence_items() {
         let src = "items:\n- kind: A\n  metadata:\n    name: a\n";
         let tree = Tree::parse(src).unwrap();
-        let item = tree
-            .items(tree.get(tree.docs[0].root, "items").unwrap())
-            .unwrap()[0];
+        let item = tree.items(tree.get(tree.docs[0].root, "items").unwrap()).unwrap()[0];
         let mut edits = Edits::new();
         edits.set_annotation(&tree, item, "k", "v");
         assert_eq!(

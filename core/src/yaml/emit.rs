@@ -36,19 +36,7 @@ pub fn needs_quotes(s: &str) -> bool {
             b.is_ascii_digit()
                 || matches!(
                     b,
-                    b'.' | b'_'
-                        | b':'
-                        | b'-'
-                        | b'+'
-                        | b'e'
-                        | b'E'
-                        | b'x'
-                        | b'o'
-                        | b'b'
-                        | b'T'
-                        | b't'
-                        | b'Z'
-                        | b' '
+                    b'.' | b'_' | b':' | b'-' | b'+' | b'e' | b'E' | b'x' | b'o' | b'b' | b'T' | b't' | b'Z' | b' '
                 )
                 || b.is_ascii_hexdigit()
         });

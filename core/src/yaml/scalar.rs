@@ -80,11 +80,7 @@ fn is_special_float(s: &str) -> bool {
 
 /// Whether a plain scalar resolves to a string (not null, bool or number).
 pub fn plain_is_string(s: &str) -> bool {
-    !(is_null(s)
-        || parse_bool(s).is_some()
-        || parse_int(s).is_some()
-        || is_float_syntax(s)
-        || is_special_float(s))
+    !(is_null(s) || parse_bool(s).is_some() || parse_int(s).is_some() || is_float_syntax(s) || is_special_float(s))
 }
 
 /// Resolves a plain scalar to a JSON value. Numbers that JSON cannot hold
@@ -98,13 +94,7 @@ pub fn resolve_plain(s: &str) -> Value {
         Value::Number(n)
     } else if is_float_syntax(s) {
         match s.parse::<f64>().ok().and_then(Number::from_f64) {
-            Some(n)
-                if !s
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || b == b'-' || b == b'+') =>
-            {
-                Value::Number(n)
-            }
+            Some(n) if !s.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'+') => Value::Number(n),
             _ => Value::String(s.to_string()),
         }
     } else {
@@ -113,7 +103,7 @@ pub fn resolve_plain(s: &str) -> Value {
 }
 
 /// Most JSON nodes one conversion may produce; stops alias bombs.
-pub const MAX_EXPANDED_NODES: usize = 5_000_000;
+pub const MAX_EXPANDED_NODES: usize = 1_000_000;
 
 /// Converts the subtree at `id` to JSON, expanding aliases.
 ///
@@ -173,10 +163,7 @@ fn convert(tree: &Tree<'_>, id: NodeId, budget: &mut usize, depth: usize) -> Res
                     for source in sources {
                         if let Value::Object(m) = source {
                             for (mk, mv) in m {
-                                if entries
-                                    .iter()
-                                    .all(|&(ek, _)| tree.scalar(ek) != Some(mk.as_str()))
-                                {
+                                if entries.iter().all(|&(ek, _)| tree.scalar(ek) != Some(mk.as_str())) {
                                     map.entry(mk).or_insert(mv);
                                 }
                             }
@@ -233,10 +220,7 @@ mod tests {
         }
         let tree = Tree::parse(&src).unwrap();
         let err = to_json(&tree, tree.docs[0].root).unwrap_err();
-        assert!(
-            err.to_string().contains("expand to too many nodes"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("expand to too many nodes"), "{err}");
     }
 
     #[test]

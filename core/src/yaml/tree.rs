@@ -176,9 +176,7 @@ impl<'a> Tree<'a> {
             let line = span.start.line() as u32;
             let (start, end) = pos(&span);
             let in_flow = |stack: &Vec<Open<'a>>, tree: &Tree<'a>| match stack.last() {
-                Some(Open::Map { id, .. }) | Some(Open::Seq { id, .. }) => {
-                    tree.nodes[*id as usize].flow
-                }
+                Some(Open::Map { id, .. }) | Some(Open::Seq { id, .. }) => tree.nodes[*id as usize].flow,
                 None => false,
             };
             match event {
@@ -208,9 +206,9 @@ impl<'a> Tree<'a> {
                     anchors.clear();
                 }
                 Event::Alias(anchor) => {
-                    let target = *anchors.get(&anchor).ok_or_else(|| {
-                        Error::InvalidInput(format!("undefined alias at line {line}"))
-                    })?;
+                    let target = *anchors
+                        .get(&anchor)
+                        .ok_or_else(|| Error::InvalidInput(format!("undefined alias at line {line}")))?;
                     let flow = in_flow(&stack, &tree);
                     let id = tree.push(Node {
                         kind: Kind::Alias(target),
@@ -259,9 +257,8 @@ impl<'a> Tree<'a> {
                     }
                     let is_map = matches!(event, Event::MappingStart(..));
                     let bracket = if is_map { b'{' } else { b'[' };
-                    let own_flow = src.as_bytes().get(start.max(end.saturating_sub(1)))
-                        == Some(&bracket)
-                        && end > start;
+                    let own_flow =
+                        src.as_bytes().get(start.max(end.saturating_sub(1))) == Some(&bracket) && end > start;
                     let flow = own_flow || in_flow(&stack, &tree);
                     let start = if own_flow { end - 1 } else { start };
                     let id = tree.push(Node {
@@ -287,10 +284,7 @@ impl<'a> Tree<'a> {
                             keys: HashMap::new(),
                         }
                     } else {
-                        Open::Seq {
-                            id,
-                            items: Vec::new(),
-                        }
+                        Open::Seq { id, items: Vec::new() }
                     });
                 }
                 Event::MappingEnd | Event::SequenceEnd => {
@@ -325,12 +319,7 @@ impl<'a> Tree<'a> {
 
     /// Adds a finished node to the collection being built, or makes it the
     /// document's root.
-    fn attach(
-        &mut self,
-        stack: &mut [Open<'a>],
-        doc_root: &mut Option<NodeId>,
-        id: NodeId,
-    ) -> Result<(), Error> {
+    fn attach(&mut self, stack: &mut [Open<'a>], doc_root: &mut Option<NodeId>, id: NodeId) -> Result<(), Error> {
         match stack.last_mut() {
             None => *doc_root = Some(id),
             Some(Open::Seq { items, .. }) => items.push(id),
@@ -384,8 +373,8 @@ impl<'a> Tree<'a> {
         let node = self.node(self.resolve(id));
         match &node.kind {
             Kind::Scalar { value, style } => {
-                let tagged_str = node.tag.as_deref() == Some("tag:yaml.org,2002:str")
-                    || node.tag.as_deref() == Some("!!str");
+                let tagged_str =
+                    node.tag.as_deref() == Some("tag:yaml.org,2002:str") || node.tag.as_deref() == Some("!!str");
                 if *style != Style::Plain || tagged_str || super::scalar::plain_is_string(value) {
                     Some(value)
                 } else {
@@ -504,8 +493,7 @@ mod tests {
     fn duplicate_keys_are_rejected_with_line() {
         let err = Tree::parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert!(
-            err.to_string()
-                .contains("duplicate mapping key \"a\" at line 3"),
+            err.to_string().contains("duplicate mapping key \"a\" at line 3"),
             "{err}"
         );
     }

@@ -1,0 +1,179 @@
+//! What Argo CD passes to a config-management plugin, turned into the
+//! component's context. Pure: it takes the environment as a list, so it is
+//! unit-tested without touching the process environment.
+//!
+//! - `ARGOCD_APP_PARAMETERS` (JSON; `PARAM_*` when it is absent): plugin
+//!   parameters, by name: `environment`, `images` (array), `trigger-mode`, ...
+//! - `ARGOCD_ENV_KRM_PROMOTE_<KEY>`: the same settings from the
+//!   Application's `plugin.env` (`ARGOCD_ENV_KRM_PROMOTE_TRIGGER_MODE` is
+//!   `trigger-mode`). Parameters win over them.
+//! - every `ARGOCD_ENV_*` is also passed as plugin env, for Argo CD Image
+//!   Updater's write-back (`manifestTargets.plugin`).
+//! - `ARGOCD_APP_REVISION`: the source revision.
+
+use serde_json::Value;
+
+/// The Argo CD part of the component's context.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArgoContext {
+    /// Settings in precedence order (later wins).
+    pub settings: Vec<(String, String)>,
+    /// Plugin env with `ARGOCD_ENV_` removed.
+    pub plugin_env: Vec<(String, String)>,
+    /// `ARGOCD_APP_REVISION`.
+    pub source_revision: Option<String>,
+}
+
+const ENV_PREFIX: &str = "ARGOCD_ENV_";
+const SETTING_PREFIX: &str = "KRM_PROMOTE_";
+
+/// `TRIGGER_MODE` -> `trigger-mode`.
+fn setting_name(env_suffix: &str) -> String {
+    env_suffix.to_ascii_lowercase().replace('_', "-")
+}
+
+/// Reads the Argo CD variables out of `vars` (in environment order).
+pub fn from_env(vars: &[(String, String)]) -> Result<ArgoContext, String> {
+    let mut ctx = ArgoContext::default();
+    for (k, v) in vars {
+        if let Some(name) = k.strip_prefix(ENV_PREFIX) {
+            ctx.plugin_env.push((name.to_string(), v.clone()));
+            if let Some(setting) = name.strip_prefix(SETTING_PREFIX).filter(|s| !s.is_empty()) {
+                ctx.settings.push((setting_name(setting), v.clone()));
+            }
+        }
+    }
+    let get = |key: &str| vars.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    ctx.source_revision = get("ARGOCD_APP_REVISION").filter(|r| !r.is_empty()).map(String::from);
+
+    match get("ARGOCD_APP_PARAMETERS") {
+        Some(json) => ctx.settings.extend(parameters(json)?),
+        None => {
+            // Without the JSON (older Argo CD), fall back to PARAM_<NAME>
+            // and PARAM_<NAME>_<i> for the known array parameter `images`.
+            let mut images: Vec<(usize, String)> = Vec::new();
+            for (k, v) in vars {
+                let Some(name) = k.strip_prefix("PARAM_") else { continue };
+                if let Some(i) = name.strip_prefix("IMAGES_").and_then(|i| i.parse().ok()) {
+                    images.push((i, v.clone()));
+                } else if name != "IMAGES" {
+                    ctx.settings.push((setting_name(name), v.clone()));
+                }
+            }
+            if !images.is_empty() {
+                images.sort();
+                ctx.settings.push((
+                    "images".into(),
+                    images.into_iter().map(|(_, v)| v).collect::<Vec<_>>().join("\n"),
+                ));
+            }
+        }
+    }
+    Ok(ctx)
+}
+
+/// Settings from `ARGOCD_APP_PARAMETERS`: `string` as is, `array` one entry
+/// per line. `null` means no parameters.
+fn parameters(json: &str) -> Result<Vec<(String, String)>, String> {
+    let value: Value =
+        serde_json::from_str(json).map_err(|e| format!("ARGOCD_APP_PARAMETERS is not valid JSON: {e}"))?;
+    let list = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(list) => list,
+        _ => return Err("ARGOCD_APP_PARAMETERS must be a JSON array".into()),
+    };
+    let mut out = Vec::new();
+    for p in list {
+        let name = p
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or("ARGOCD_APP_PARAMETERS: a parameter has no name")?
+            .to_string();
+        if let Some(s) = p.get("string").and_then(Value::as_str) {
+            out.push((name.clone(), s.to_string()));
+        }
+        if let Some(items) = p.get("array").and_then(Value::as_array) {
+            let items: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+            let items = items
+                .ok_or_else(|| format!("ARGOCD_APP_PARAMETERS: parameter {name:?} has a non-string array item"))?;
+            out.push((name.clone(), items.join("\n")));
+        }
+        if p.get("map").and_then(Value::as_object).is_some_and(|m| !m.is_empty()) {
+            return Err(format!(
+                "parameter {name:?}: map parameters are not supported by krm-promote"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn parameters_win_over_plugin_env_settings() {
+        let ctx = from_env(&vars(&[
+            ("ARGOCD_ENV_KRM_PROMOTE_ENVIRONMENT", "staging"),
+            ("ARGOCD_ENV_BOOKS_API_IMAGE_TAG", "2.0.0"),
+            ("ARGOCD_APP_REVISION", "9b1f0c4"),
+            (
+                "ARGOCD_APP_PARAMETERS",
+                r#"[{"name":"environment","string":"production"},{"array":["a:1","b:2"],"name":"images"},{"map":{},"name":"empty"}]"#,
+            ),
+            ("PARAM_ENVIRONMENT", "ignored-when-json-is-present"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            ctx.settings,
+            vars(&[
+                ("environment", "staging"),
+                ("environment", "production"),
+                ("images", "a:1\nb:2")
+            ])
+        );
+        assert_eq!(
+            ctx.plugin_env,
+            vars(&[("KRM_PROMOTE_ENVIRONMENT", "staging"), ("BOOKS_API_IMAGE_TAG", "2.0.0")])
+        );
+        assert_eq!(ctx.source_revision.as_deref(), Some("9b1f0c4"));
+    }
+
+    #[test]
+    fn param_variables_are_the_fallback() {
+        let ctx = from_env(&vars(&[
+            ("PARAM_IMAGES_1", "b:2"),
+            ("PARAM_IMAGES_0", "a:1"),
+            ("PARAM_TRIGGER_MODE", "revision"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            ctx.settings,
+            vars(&[("trigger-mode", "revision"), ("images", "a:1\nb:2")])
+        );
+    }
+
+    #[test]
+    fn null_parameters_and_bad_json() {
+        assert!(
+            from_env(&vars(&[("ARGOCD_APP_PARAMETERS", "null")]))
+                .unwrap()
+                .settings
+                .is_empty()
+        );
+        assert!(
+            from_env(&vars(&[("ARGOCD_APP_PARAMETERS", "[{")]))
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+        assert!(
+            from_env(&vars(&[("ARGOCD_APP_PARAMETERS", r#"[{"name":"m","map":{"a":"b"}}]"#)]))
+                .unwrap_err()
+                .contains("map parameters")
+        );
+    }
+}
