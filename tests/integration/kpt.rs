@@ -91,7 +91,7 @@ fn fn_eval_fails_on_error_results_and_keeps_the_package() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("[error] data.enviroment: unknown key; known keys: environment, production-environments,"),
+        stderr.contains("[error] data.enviroment: unknown key (did you mean \"environment\"?)"),
         "{stderr}"
     );
     assert_eq!(snapshot(&pkg), before, "a failed eval must not touch the package");
