@@ -4,6 +4,7 @@
 //! `kubectl` skip when the tool is missing, unless
 //! `KRM_PROMOTE_REQUIRE_TOOLS` is set, as it is in CI.
 
+mod books_api;
 mod cli;
 mod fixtures;
 mod images;
