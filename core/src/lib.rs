@@ -38,11 +38,23 @@ pub enum Framing {
     Stream,
 }
 
+/// How the output is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// Framed like the input.
+    #[default]
+    SameAsInput,
+    /// One JSON object per line, no wrapper, no local-config resources.
+    JsonLines,
+}
+
 /// What the host knows beyond the input.
 #[derive(Debug, Clone)]
 pub struct Context {
     /// How input and output are framed.
     pub framing: Framing,
+    /// How the output is written.
+    pub output: OutputFormat,
     /// The functionConfig text for [`Framing::Stream`].
     pub function_config: Option<String>,
     /// Settings that override the functionConfig, in precedence order
@@ -60,6 +72,7 @@ impl Context {
     pub fn resource_list() -> Self {
         Context {
             framing: Framing::ResourceList,
+            output: OutputFormat::SameAsInput,
             function_config: None,
             settings: Vec::new(),
             source_revision: None,
@@ -144,7 +157,10 @@ pub fn process(input: &str, ctx: &Context) -> Result<Output, Error> {
             images.changed,
         ));
     }
-    let document = parsed.render(edits, &outcome.removed, &outcome.new_items, &results);
+    let mut document = parsed.render(edits, &outcome.removed, &outcome.new_items, &results);
+    if ctx.output == OutputFormat::JsonLines {
+        document = json_lines(&document, ctx.framing)?;
+    }
     Ok(Output {
         document,
         has_errors,
@@ -168,6 +184,88 @@ fn summary(config: &Config, items: usize, outcome: &promote::Outcome, images: us
         (None, true) => parts.join(", "),
     };
     KrmResult::new(Severity::Info, message)
+}
+
+/// Rewrites a rendered document as one JSON object per resource, without
+/// local-config resources.
+fn json_lines(document: &str, framing: Framing) -> Result<String, Error> {
+    let tree = Tree::parse(document)?;
+    let nodes: Vec<yaml::NodeId> = match framing {
+        Framing::Stream => tree.docs.iter().map(|d| d.root).collect(),
+        Framing::ResourceList => tree
+            .docs
+            .first()
+            .and_then(|d| tree.get(d.root, "items"))
+            .and_then(|i| tree.items(i))
+            .map(<[_]>::to_vec)
+            .unwrap_or_default(),
+    };
+    let mut out = String::new();
+    for node in nodes {
+        let local = tree
+            .path(node, &["metadata", "annotations", "config.kubernetes.io/local-config"])
+            .and_then(|v| tree.scalar(v))
+            .is_some_and(|v| v != "false");
+        if !local {
+            yaml::json::write(&tree, node, &mut out)?;
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// Argo CD's dynamic parameter announcement for the settings krm-promote
+/// takes, with the current values from the functionConfig
+/// (`ctx.function_config`) and `ctx.settings`.
+///
+/// # Errors
+/// [`Error::InvalidConfig`] when the functionConfig text is not YAML.
+pub fn parameters(ctx: &Context) -> Result<String, Error> {
+    let tree = ctx
+        .function_config
+        .as_deref()
+        .map(|text| Tree::parse(text).map_err(|e| Error::InvalidConfig(strip_kind(e))))
+        .transpose()?;
+    let node = tree.as_ref().and_then(|t| t.docs.first().map(|d| (t, d.root)));
+    let (config, _) = config::load(node, &ctx.settings);
+    let string = |name: &str, title: &str, tooltip: &str, value: Option<String>| {
+        let mut p = serde_json::json!({"name": name, "title": title, "tooltip": tooltip});
+        if let Some(v) = value {
+            p["string"] = v.into();
+        }
+        p
+    };
+    let images: Vec<String> = config
+        .images
+        .iter()
+        .chain(&config.setting_images)
+        .map(images::reference::ImageOverride::to_set_image)
+        .collect();
+    let announcement = serde_json::json!([
+        string(
+            "environment",
+            "Environment",
+            "The environment this application renders (names promotions; selects the image policy)",
+            config.environment.clone()
+        ),
+        {
+            "name": "images",
+            "title": "Image overrides",
+            "tooltip": "One `kustomize edit set image` entry per item, e.g. ghcr.io/org/app:2.0.0",
+            "collectionType": "array",
+            "array": images,
+        },
+        string(
+            "trigger-mode",
+            "Promotion trigger mode",
+            "How seed-style Promotions are stamped: content (digest) or revision",
+            Some(match config.trigger_mode {
+                TriggerMode::Content => "content".into(),
+                TriggerMode::Revision => "revision".into(),
+            })
+        ),
+    ]);
+    Ok(announcement.to_string())
 }
 
 fn strip_kind(e: Error) -> String {

@@ -11,43 +11,58 @@ wit_bindgen::generate!({
     world: "krm-promote",
 });
 
-use exports::krm_promote::function::krm::{Context, Diagnostic, Error, Framing, Guest, Output, Severity};
+use exports::krm_promote::function::krm::{Context, Diagnostic, Error, Framing, Guest, Output, OutputFormat, Severity};
 use krm_promote_core as core;
 
 struct Component;
 
+fn core_context(context: Context) -> core::Context {
+    core::Context {
+        framing: match context.framing {
+            Framing::ResourceList => core::Framing::ResourceList,
+            Framing::YamlStream => core::Framing::Stream,
+        },
+        output: match context.output_format {
+            OutputFormat::SameAsInput => core::OutputFormat::SameAsInput,
+            OutputFormat::JsonLines => core::OutputFormat::JsonLines,
+        },
+        function_config: context.function_config,
+        settings: context.settings.into_iter().map(|s| (s.key, s.value)).collect(),
+        source_revision: context.source_revision,
+        plugin_env: context.plugin_env.into_iter().map(|s| (s.key, s.value)).collect(),
+    }
+}
+
+fn wit_error(e: core::Error) -> Error {
+    match e {
+        core::Error::InvalidInput(m) => Error::InvalidInput(m),
+        core::Error::InvalidConfig(m) => Error::InvalidConfig(m),
+    }
+}
+
 impl Guest for Component {
     fn process(input: String, context: Context) -> Result<Output, Error> {
-        let ctx = core::Context {
-            framing: match context.framing {
-                Framing::ResourceList => core::Framing::ResourceList,
-                Framing::YamlStream => core::Framing::Stream,
-            },
-            function_config: context.function_config,
-            settings: context.settings.into_iter().map(|s| (s.key, s.value)).collect(),
-            source_revision: context.source_revision,
-            plugin_env: context.plugin_env.into_iter().map(|s| (s.key, s.value)).collect(),
-        };
-        match core::process(&input, &ctx) {
-            Ok(out) => Ok(Output {
-                document: out.document,
-                has_errors: out.has_errors,
-                diagnostics: out
-                    .results
-                    .iter()
-                    .map(|r| Diagnostic {
-                        severity: match r.severity {
-                            core::Severity::Info => Severity::Info,
-                            core::Severity::Warning => Severity::Warning,
-                            core::Severity::Error => Severity::Error,
-                        },
-                        message: r.to_string(),
-                    })
-                    .collect(),
-            }),
-            Err(core::Error::InvalidInput(m)) => Err(Error::InvalidInput(m)),
-            Err(core::Error::InvalidConfig(m)) => Err(Error::InvalidConfig(m)),
-        }
+        let out = core::process(&input, &core_context(context)).map_err(wit_error)?;
+        Ok(Output {
+            document: out.document,
+            has_errors: out.has_errors,
+            diagnostics: out
+                .results
+                .iter()
+                .map(|r| Diagnostic {
+                    severity: match r.severity {
+                        core::Severity::Info => Severity::Info,
+                        core::Severity::Warning => Severity::Warning,
+                        core::Severity::Error => Severity::Error,
+                    },
+                    message: r.to_string(),
+                })
+                .collect(),
+        })
+    }
+
+    fn parameters(context: Context) -> Result<String, Error> {
+        core::parameters(&core_context(context)).map_err(wit_error)
     }
 }
 

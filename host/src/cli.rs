@@ -21,6 +21,9 @@ USAGE:
     krm-promote CONFIG_FILE        kustomize legacy exec plugin: CONFIG_FILE holds the functionConfig,
                                    a plain YAML stream on stdin and stdout
                                    (kubectl kustomize --enable-alpha-plugins)
+    krm-promote generate [DIR]     Argo CD config-management plugin: render DIR (kustomize build, or its
+                                   manifests), run the function, print one JSON object per resource
+    krm-promote parameters [DIR]   Argo CD plugin parameter announcement (JSON) with DIR's current values
     krm-promote help | --help      this text
     krm-promote version | --version
 
@@ -40,8 +43,10 @@ FUNCTION CONFIG (ResourceList.functionConfig, or the legacy plugin's CONFIG_FILE
 EXIT CODES:
     0  success; stdout holds the complete output
     1  the function reported error results: they are printed on stderr; for a ResourceList,
-       stdout holds the complete output including the results, for a legacy stream stdout is empty
-    2  usage error or unreadable input (not UTF-8, not YAML, not a ResourceList, too large);
+       stdout holds the complete output including the results; for a legacy stream and for
+       generate, stdout is empty
+    2  usage error or unreadable input (not UTF-8, not YAML, not a ResourceList, too large;
+       for generate also a failed or refused kustomize build, bad parameters, no manifests);
        stdout is empty
     3  the function crashed or hit its memory or time limit; stdout is empty
 
@@ -57,6 +62,10 @@ pub enum Mode {
     Function,
     /// Legacy kustomize exec plugin with this config file.
     LegacyPlugin(PathBuf),
+    /// Argo CD plugin: render this directory, print JSON manifests.
+    Generate(PathBuf),
+    /// Argo CD plugin: print the parameter announcement for this directory.
+    Parameters(PathBuf),
     /// Print help.
     Help,
     /// Print the version.
@@ -116,7 +125,8 @@ pub fn parse(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> Result<
     // temporary file holding the plugin config, and nothing else follows.
     if let [only] = args {
         let first = only.to_string_lossy();
-        let is_word = matches!(first.as_ref(), "fn" | "help" | "version") || first.starts_with('-');
+        let is_word =
+            matches!(first.as_ref(), "fn" | "help" | "version" | "generate" | "parameters") || first.starts_with('-');
         if !is_word {
             let path = PathBuf::from(only);
             if path.is_file() {
@@ -144,12 +154,23 @@ pub fn parse(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> Result<
             "-h" | "--help" | "help" => options.mode = Mode::Help,
             "-V" | "--version" | "version" => options.mode = Mode::Version,
             "fn" if !command_seen => command_seen = true,
+            "generate" if !command_seen => {
+                command_seen = true;
+                options.mode = Mode::Generate(PathBuf::from("."));
+            }
+            "parameters" if !command_seen => {
+                command_seen = true;
+                options.mode = Mode::Parameters(PathBuf::from("."));
+            }
             "--memory-limit" => options.limits.memory_bytes = mib(&value("--memory-limit")?, "--memory-limit")?,
             "--timeout" => options.limits.timeout = seconds(&value("--timeout")?, "--timeout")?,
             "--max-input" => options.max_input = mib(&value("--max-input")?, "--max-input")?,
             "--no-cache" => options.cache = CacheMode::Off,
             other if other.starts_with('-') => return Err(format!("unknown option {other:?}")),
-            other => return Err(format!("unexpected argument {other:?}")),
+            other => match &mut options.mode {
+                Mode::Generate(dir) | Mode::Parameters(dir) if dir.as_os_str() == "." => *dir = PathBuf::from(other),
+                _ => return Err(format!("unexpected argument {other:?}")),
+            },
         }
     }
     Ok(options)
@@ -184,6 +205,20 @@ pub fn run(
             );
             exit_code::OK
         }
+        Mode::Generate(dir) => match generate(&options, dir, env, stdout, stderr) {
+            Ok(code) => code,
+            Err((code, message)) => {
+                let _ = writeln!(stderr, "krm-promote: error: {message}");
+                code
+            }
+        },
+        Mode::Parameters(dir) => match parameters(&options, dir, env, stdout) {
+            Ok(code) => code,
+            Err((code, message)) => {
+                let _ = writeln!(stderr, "krm-promote: error: {message}");
+                code
+            }
+        },
         Mode::Function | Mode::LegacyPlugin(_) => match render(&options, env, stdin, stdout, stderr) {
             Ok(code) => code,
             Err((code, message)) => {
@@ -217,11 +252,12 @@ fn render(
         _ => (krm::Framing::ResourceList, None),
     };
 
-    let argo = crate::argocd::from_env(&argo_vars(env)).map_err(invalid)?;
+    let argo = crate::argocd::from_env(&vars(env, &["ARGOCD_", "PARAM_"])).map_err(invalid)?;
     let input = read_input(stdin, options.max_input)?;
     let setting = |(key, value): (String, String)| krm::Setting { key, value };
     let context = krm::Context {
         framing,
+        output_format: krm::OutputFormat::SameAsInput,
         function_config,
         settings: argo.settings.into_iter().map(setting).collect(),
         source_revision: argo.source_revision,
@@ -280,12 +316,106 @@ fn render(
     })
 }
 
-/// The Argo CD variables, in a stable order (the environment's own order is
-/// not observable through `env`, so sort by name).
-fn argo_vars(env: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+/// `krm-promote generate [DIR]`.
+fn generate(
+    options: &Options,
+    dir: &std::path::Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let context = crate::generate::context(dir, &vars(env, &["ARGOCD_", "PARAM_", "KRM_PROMOTE_"]))?;
+    let rendered = crate::generate::render(dir)?;
+    if rendered.stream.trim().is_empty() {
+        return Err((
+            exit_code::INVALID_INPUT,
+            format!(
+                "no manifests in {}: refusing to print an empty render (Argo CD would prune everything)",
+                dir.display()
+            ),
+        ));
+    }
+    if rendered.stream.len() > options.max_input {
+        return Err((
+            exit_code::INVALID_INPUT,
+            format!("the render is larger than {} MiB", options.max_input >> 20),
+        ));
+    }
+    let guest = Guest::load(&options.cache).map_err(|e| (exit_code::FUNCTION_FAILED, format!("{e:#}")))?;
+    let output = guest
+        .call(&rendered.stream, &context, &options.limits)
+        .map_err(|e| (exit_code::FUNCTION_FAILED, e.to_string()))?;
+    let output = match output {
+        Ok(o) => o,
+        Err(krm::Error::InvalidInput(m)) => {
+            return Err((
+                exit_code::INVALID_INPUT,
+                rendered.locate(&format!("invalid manifests: {m}")),
+            ));
+        }
+        Err(krm::Error::InvalidConfig(m)) => {
+            return Err((
+                exit_code::INVALID_INPUT,
+                format!("invalid {}: {m}", crate::generate::CONFIG_FILE),
+            ));
+        }
+    };
+    for d in &output.diagnostics {
+        if d.severity != krm::Severity::Info {
+            let _ = writeln!(stderr, "{}", d.message);
+        }
+    }
+    if output.has_errors {
+        let n = output
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == krm::Severity::Error)
+            .count();
+        let _ = writeln!(stderr, "krm-promote: {n} error result{}", if n == 1 { "" } else { "s" });
+        return Ok(exit_code::ERROR_RESULTS);
+    }
+    if output.document.trim().is_empty() {
+        return Err((
+            exit_code::FUNCTION_FAILED,
+            "the render holds only local-config resources: refusing to print an empty render".into(),
+        ));
+    }
+    stdout
+        .write_all(output.document.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| (exit_code::INVALID_INPUT, format!("writing stdout: {e}")))?;
+    Ok(exit_code::OK)
+}
+
+/// `krm-promote parameters [DIR]`.
+fn parameters(
+    options: &Options,
+    dir: &std::path::Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    stdout: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let context = crate::generate::context(dir, &vars(env, &["ARGOCD_", "PARAM_", "KRM_PROMOTE_"]))?;
+    let guest = Guest::load(&options.cache).map_err(|e| (exit_code::FUNCTION_FAILED, format!("{e:#}")))?;
+    let json = match guest.parameters(&context, &options.limits) {
+        Ok(Ok(json)) => json,
+        Ok(Err(krm::Error::InvalidInput(m) | krm::Error::InvalidConfig(m))) => {
+            return Err((
+                exit_code::INVALID_INPUT,
+                format!("invalid {}: {m}", crate::generate::CONFIG_FILE),
+            ));
+        }
+        Err(e) => return Err((exit_code::FUNCTION_FAILED, e.to_string())),
+    };
+    writeln!(stdout, "{json}").map_err(|e| (exit_code::INVALID_INPUT, format!("writing stdout: {e}")))?;
+    Ok(exit_code::OK)
+}
+
+/// Environment variables with one of `prefixes`, sorted by name (the
+/// environment's own order is not observable through `env`).
+fn vars(env: &dyn Fn(&str) -> Option<String>, prefixes: &[&str]) -> Vec<(String, String)> {
     let mut names: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| k.starts_with("ARGOCD_") || k.starts_with("PARAM_"))
+        .filter(|k| prefixes.iter().any(|p| k.starts_with(p)))
         .collect();
     names.sort();
     names.into_iter().filter_map(|k| env(&k).map(|v| (k, v))).collect()

@@ -10,6 +10,7 @@ pub mod argocd;
 pub mod cache;
 pub mod cli;
 pub mod exit_code;
+pub mod generate;
 pub mod runtime;
 
 /// The one `bindgen!` of the WIT contract in `wit/`.

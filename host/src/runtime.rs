@@ -165,6 +165,24 @@ impl Guest {
         context: &krm::Context,
         limits: &Limits,
     ) -> Result<Result<krm::Output, krm::Error>, CallError> {
+        self.run(limits, |store, instance| {
+            instance.krm_promote_function_krm().call_process(store, input, context)
+        })
+    }
+
+    /// Asks the function for Argo CD's parameter announcement.
+    pub fn parameters(&self, context: &krm::Context, limits: &Limits) -> Result<Result<String, krm::Error>, CallError> {
+        self.run(limits, |store, instance| {
+            instance.krm_promote_function_krm().call_parameters(store, context)
+        })
+    }
+
+    /// Instantiates the component in a fresh, capped store and runs `f`.
+    fn run<T>(
+        &self,
+        limits: &Limits,
+        f: impl FnOnce(&mut Store<State>, &KrmPromote) -> wasmtime::Result<T>,
+    ) -> Result<T, CallError> {
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
         let wasi = WasiCtxBuilder::new()
             .stderr(stderr.clone())
@@ -201,11 +219,10 @@ impl Guest {
             }
         });
 
-        let result = self.pre.instantiate(&mut store).and_then(|instance: KrmPromote| {
-            instance
-                .krm_promote_function_krm()
-                .call_process(&mut store, input, context)
-        });
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance: KrmPromote| f(&mut store, &instance));
         let _ = done.send(());
         let _ = watchdog.join();
 

@@ -6,7 +6,8 @@
 //! - `function-config.yaml` (optional): a legacy-plugin config file; its
 //!   presence selects the plain-stream framing;
 //! - `context.yaml` (optional): what a host passes besides the input:
-//!   `settings` and `pluginEnv` (ordered maps) and `sourceRevision`;
+//!   `settings` and `pluginEnv` (ordered maps), `sourceRevision`, and
+//!   `output: json-lines` (Argo CD's manifest stream);
 //! - `expected-output.yaml`: the expected stdout, or `expected-error.txt`:
 //!   the expected error when the function refuses the input;
 //! - `README.md` (optional): what the case shows.
@@ -51,6 +52,7 @@ struct HostContext {
     settings: Vec<(String, String)>,
     plugin_env: Vec<(String, String)>,
     source_revision: Option<String>,
+    json_lines: bool,
 }
 
 fn host_context(dir: &Path) -> HostContext {
@@ -72,6 +74,7 @@ fn host_context(dir: &Path) -> HostContext {
         settings: pairs("settings"),
         plugin_env: pairs("pluginEnv"),
         source_revision: v["sourceRevision"].as_str().map(String::from),
+        json_lines: v["output"].as_str() == Some("json-lines"),
     }
 }
 
@@ -100,6 +103,11 @@ fn native(input: &str, function_config: Option<&str>, host: &HostContext) -> Ans
         } else {
             core::Framing::ResourceList
         },
+        output: if host.json_lines {
+            core::OutputFormat::JsonLines
+        } else {
+            core::OutputFormat::SameAsInput
+        },
         function_config: function_config.map(str::to_string),
         settings: host.settings.clone(),
         source_revision: host.source_revision.clone(),
@@ -125,6 +133,11 @@ fn wasm(input: &str, function_config: Option<&str>, host: &HostContext) -> Answe
             krm::Framing::YamlStream
         } else {
             krm::Framing::ResourceList
+        },
+        output_format: if host.json_lines {
+            krm::OutputFormat::JsonLines
+        } else {
+            krm::OutputFormat::SameAsInput
         },
         function_config: function_config.map(str::to_string),
         settings: host.settings.iter().map(setting).collect(),
@@ -187,6 +200,16 @@ fn check_case(case: &Case, failures: &mut Vec<String>) {
             golden(&case.dir.join("expected-output.yaml"), document, failures, name);
             if case.dir.join("expected-error.txt").exists() {
                 failures.push(format!("{name}: has expected-error.txt but the function succeeded"));
+            }
+            if case.context.json_lines {
+                // Argo CD's stream: every line one JSON object with a kind.
+                for line in document.lines() {
+                    match serde_json::from_str::<serde_json::Value>(line) {
+                        Ok(v) if v.get("kind").is_some_and(serde_json::Value::is_string) => {}
+                        other => failures.push(format!("{name}: not a JSON object with a kind: {line} ({other:?})")),
+                    }
+                }
+                return;
             }
             // Idempotency: the output, fed back in, comes out unchanged. Only
             // the results may differ (a second run has nothing to change, so

@@ -4,8 +4,8 @@
 //! `kubectl` skip when the tool is missing, unless
 //! `KRM_PROMOTE_REQUIRE_TOOLS` is set, as it is in CI.
 
-mod books_api;
 mod cli;
+mod cmp;
 mod fixtures;
 mod images;
 mod kpt;

@@ -177,6 +177,34 @@ impl ImageOverride {
         Ok(o)
     }
 
+    /// The override in `kustomize edit set image` syntax (without
+    /// `tagSuffix`, which that syntax cannot express).
+    pub fn to_set_image(&self) -> String {
+        let matched = ImageRef::parse(&self.name);
+        let mut out = self.name.clone();
+        match &self.new_name {
+            Some(n) => {
+                out.push('=');
+                out.push_str(n);
+            }
+            // `name:tag` alone would read as "set the tag": spell it out.
+            None if !matched.tag.is_empty() || !matched.digest.is_empty() => {
+                out.push('=');
+                out.push_str(&matched.name);
+            }
+            None => {}
+        }
+        if let Some(t) = &self.new_tag {
+            out.push(':');
+            out.push_str(t);
+        }
+        if let Some(d) = &self.digest {
+            out.push('@');
+            out.push_str(d);
+        }
+        out
+    }
+
     /// Checks the fields for characters that cannot be in an image reference.
     pub fn validate(&self) -> Result<(), String> {
         let bad = |s: &str| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control());
@@ -334,6 +362,14 @@ mod tests {
         );
         let c = p("app@sha256:def");
         assert_eq!((c.new_tag, c.digest.as_deref()), (None, Some("sha256:def")));
+        for spec in [
+            "nginx=reg/nginx:1.25@sha256:abc",
+            "app:2.0.0",
+            "app@sha256:def",
+            "app:1.0=app:2.0",
+        ] {
+            assert_eq!(p(spec).to_set_image(), spec, "round trip");
+        }
         for bad in ["", "nginx", "=x", "nginx=", "app:bad tag", "app@nodigest", "a=b:c d"] {
             assert!(
                 ImageOverride::parse_set_image(bad, "t").is_err(),

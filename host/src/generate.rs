@@ -1,0 +1,221 @@
+//! `krm-promote generate` and `krm-promote parameters`: the Argo CD
+//! config-management plugin commands, run by argocd-cmp-server in the
+//! application's directory.
+//!
+//! `generate` renders the directory (a kustomization with `kustomize build`,
+//! else `kubectl kustomize`; otherwise the directory's manifests as they
+//! are), runs the function over the result and prints one JSON object per
+//! resource. It never runs code from the repository: kustomize runs without
+//! `--enable-alpha-plugins`, `--enable-exec` or `--enable-helm`, so a
+//! kustomization that asks for plugins, KRM functions or Helm charts fails
+//! with a message saying so.
+//!
+//! Settings, from lowest to highest precedence: `krm-promote.yaml` in the
+//! application directory (the functionConfig), the sidecar's own
+//! `KRM_PROMOTE_<SETTING>` env, the Application's plugin env
+//! (`ARGOCD_ENV_KRM_PROMOTE_<SETTING>`), and its plugin parameters
+//! (`ARGOCD_APP_PARAMETERS`, else `PARAM_*`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::argocd;
+use crate::bindings::exports::krm_promote::function::krm;
+use crate::exit_code;
+
+/// The functionConfig file read from the application directory.
+pub const CONFIG_FILE: &str = "krm-promote.yaml";
+
+/// Host options that share the `KRM_PROMOTE_` prefix but are not settings.
+const HOST_OPTIONS: &[&str] = &[
+    "CACHE",
+    "CACHE_DIR",
+    "MEMORY_LIMIT",
+    "TIMEOUT",
+    "MAX_INPUT",
+    "GUEST_WASM",
+    "GUEST_RUSTFLAGS",
+    "REQUIRE_TOOLS",
+    "NO_TARGET_INSTALL",
+    "GUEST_SHA256",
+];
+
+/// A failure: exit code and one message for stderr.
+pub type Failure = (u8, String);
+
+fn usage(message: String) -> Failure {
+    (exit_code::INVALID_INPUT, message)
+}
+
+/// The context for `generate`/`parameters` in `dir`: the config file, and
+/// settings and plugin env from the environment (`vars`, in order).
+pub fn context(dir: &Path, vars: &[(String, String)]) -> Result<krm::Context, Failure> {
+    let config_path = dir.join(CONFIG_FILE);
+    let function_config = match std::fs::read(&config_path) {
+        Ok(bytes) => {
+            Some(String::from_utf8(bytes).map_err(|_| usage(format!("{} is not valid UTF-8", config_path.display())))?)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(usage(format!("reading {}: {e}", config_path.display()))),
+    };
+    let mut settings: Vec<(String, String)> = vars
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("KRM_PROMOTE_")?;
+            (!name.is_empty() && !HOST_OPTIONS.contains(&name))
+                .then(|| (name.to_ascii_lowercase().replace('_', "-"), v.clone()))
+        })
+        .collect();
+    let argo = argocd::from_env(vars).map_err(usage)?;
+    settings.extend(argo.settings);
+    let setting = |(key, value): (String, String)| krm::Setting { key, value };
+    Ok(krm::Context {
+        framing: krm::Framing::YamlStream,
+        output_format: krm::OutputFormat::JsonLines,
+        function_config: Some(function_config.unwrap_or_default()),
+        settings: settings.into_iter().map(setting).collect(),
+        source_revision: argo.source_revision,
+        plugin_env: argo.plugin_env.into_iter().map(setting).collect(),
+    })
+}
+
+/// What was rendered, and where each part came from (for messages).
+pub struct Rendered {
+    /// The YAML stream.
+    pub stream: String,
+    /// `(first line in the stream, file)` for a plain directory.
+    pub files: Vec<(usize, PathBuf)>,
+}
+
+impl Rendered {
+    /// Rewrites "line N" of the stream in `message` as a file and line.
+    pub fn locate(&self, message: &str) -> String {
+        let Some(at) = message.find("line ") else {
+            return message.to_string();
+        };
+        let digits: String = message[at + 5..].chars().take_while(char::is_ascii_digit).collect();
+        let Ok(line) = digits.parse::<usize>() else {
+            return message.to_string();
+        };
+        match self.files.iter().rev().find(|(start, _)| *start <= line) {
+            Some((start, file)) => format!("{} (in {} line {})", message, file.display(), line - start + 1),
+            None => message.to_string(),
+        }
+    }
+}
+
+fn kustomization(dir: &Path) -> Option<PathBuf> {
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Renders `dir`.
+pub fn render(dir: &Path) -> Result<Rendered, Failure> {
+    if kustomization(dir).is_some() {
+        let (program, args): (PathBuf, &[&str]) = match (on_path("kustomize"), on_path("kubectl")) {
+            (Some(k), _) => (k, &["build"]),
+            (None, Some(k)) => (k, &["kustomize"]),
+            (None, None) => {
+                return Err((
+                    exit_code::FUNCTION_FAILED,
+                    "the directory has a kustomization, but neither kustomize nor kubectl is on PATH".into(),
+                ));
+            }
+        };
+        let out = Command::new(&program)
+            .args(args)
+            .arg(dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                (
+                    exit_code::FUNCTION_FAILED,
+                    format!("running {}: {e}", program.display()),
+                )
+            })?;
+        if !out.status.success() {
+            return Err(usage(kustomize_error(&String::from_utf8_lossy(&out.stderr))));
+        }
+        let stream = String::from_utf8(out.stdout).map_err(|_| usage("kustomize printed invalid UTF-8".into()))?;
+        return Ok(Rendered {
+            stream,
+            files: Vec::new(),
+        });
+    }
+
+    let mut files = Vec::new();
+    collect(dir, dir, &mut files).map_err(|e| usage(format!("reading {}: {e}", dir.display())))?;
+    files.sort();
+    let mut rendered = Rendered {
+        stream: String::new(),
+        files: Vec::new(),
+    };
+    for rel in files {
+        let text =
+            std::fs::read_to_string(dir.join(&rel)).map_err(|e| usage(format!("reading {}: {e}", rel.display())))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        rendered.stream.push_str("---\n");
+        let first_line = rendered.stream.lines().count() + 1;
+        rendered.files.push((first_line, rel));
+        rendered.stream.push_str(&text);
+        if !text.ends_with('\n') {
+            rendered.stream.push('\n');
+        }
+    }
+    Ok(rendered)
+}
+
+/// Manifest files under `dir`, relative to `base`: `*.yaml`, `*.yml` and
+/// `*.json`, skipping hidden entries (`.git`, `.argocd-source*.yaml`) and
+/// the config file.
+fn collect(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            collect(base, &path, out)?;
+        } else if (name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"))
+            && !(dir == base && name == CONFIG_FILE)
+        {
+            out.push(path.strip_prefix(base).expect("under base").to_path_buf());
+        }
+    }
+    Ok(())
+}
+
+/// A clear message for a failed `kustomize build`.
+fn kustomize_error(stderr: &str) -> String {
+    let detail = stderr.trim().lines().last().unwrap_or_default().trim();
+    if stderr.contains("external plugins disabled") || stderr.contains("unable to load external plugin") {
+        format!(
+            "the kustomization asks for a kustomize plugin or KRM function (transformers/generators/validators); \
+             krm-promote generate never runs code from the repository, so it builds without plugins. \
+             Remove the entry (krm-promote itself runs after the build; configure it in {CONFIG_FILE} \
+             or with plugin parameters). kustomize said: {detail}"
+        )
+    } else if stderr.contains("enable-helm") {
+        format!(
+            "the kustomization uses helmCharts, which needs helm (--enable-helm); krm-promote generate does \
+             not run it. kustomize said: {detail}"
+        )
+    } else {
+        format!("kustomize build failed: {detail}")
+    }
+}

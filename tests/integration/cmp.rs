@@ -1,0 +1,877 @@
+//! A faithful emulation of argocd-cmp-server and the repo-server around it,
+//! driving `examples/argocd/plugin.yaml` with the examples' own Application
+//! manifests (see the reference notes on Argo CD's CMP, section 7.2):
+//!
+//! - plugin.yaml is read YAML -> JSON with case-insensitive keys; only
+//!   `metadata.name`, `kind` and `spec.generate.command` are validated;
+//! - the repository is materialised into `<tmp>/_cmp_server/<uuid>/` with
+//!   file modes 0644 and directory modes 0755, and the command runs in the
+//!   application's path, without a shell, in its own process group;
+//! - the environment is the sidecar's plus the request's, in Argo CD's
+//!   order: `ARGOCD_APP_*`, `KUBE_VERSION`, `KUBE_API_VERSIONS`,
+//!   `ARGOCD_ENV_*` (after Argo CD's `Envsubst`), `ARGOCD_APP_PARAMETERS`
+//!   (Go's JSON encoding: sorted keys, HTML escaping) and `PARAM_*`;
+//! - stdout is parsed like the repo-server (JSON-first sniff, `---` rules,
+//!   `kind` required, `List` flattening), and failures are formatted the
+//!   way Argo CD shows them.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::support::{self};
+
+/// `plugin.yaml`, as argocd-cmp-server reads it.
+#[derive(Debug, Clone)]
+struct Plugin {
+    /// `<name>-<version>` (or `<name>`): what Applications must name.
+    socket_name: String,
+    generate: Vec<String>,
+    init: Vec<String>,
+    dynamic: Vec<String>,
+}
+
+/// Lower-cases every key (Go's `encoding/json` matches fields
+/// case-insensitively).
+fn lower_keys(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k.to_lowercase(), lower_keys(v))).collect()),
+        Value::Array(a) => Value::Array(a.into_iter().map(lower_keys).collect()),
+        other => other,
+    }
+}
+
+fn load_plugin(path: &Path) -> Result<Plugin, String> {
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v = lower_keys(serde_json::to_value(yaml).unwrap());
+    let name = v["metadata"]["name"].as_str().unwrap_or_default();
+    if name.is_empty() {
+        return Err("invalid plugin configuration file. metadata.name should be non-empty".into());
+    }
+    let kind = v["kind"].as_str().unwrap_or_default();
+    if kind != "ConfigManagementPlugin" {
+        return Err(format!(
+            "invalid plugin configuration file. kind should be ConfigManagementPlugin, found {kind}"
+        ));
+    }
+    let version = v["spec"]["version"]
+        .as_str()
+        .ok_or("spec.version must be a string (quote it)")?;
+    let command = |c: &Value| -> Vec<String> {
+        let strings = |k: &str| {
+            c[k].as_array()
+                .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect::<Vec<_>>())
+        };
+        let mut argv = strings("command").unwrap_or_default();
+        argv.extend(strings("args").unwrap_or_default());
+        argv
+    };
+    let generate = command(&v["spec"]["generate"]);
+    if generate.is_empty() {
+        return Err("invalid plugin configuration file. spec.generate command should be non-empty".into());
+    }
+    Ok(Plugin {
+        socket_name: if version.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}-{version}")
+        },
+        generate,
+        init: command(&v["spec"]["init"]),
+        dynamic: command(&v["spec"]["parameters"]["dynamic"]),
+    })
+}
+
+/// One plugin parameter of an Application.
+#[derive(Debug, Clone)]
+enum Param {
+    String(String, String),
+    Array(String, Vec<String>),
+    Map(String, BTreeMap<String, String>),
+}
+
+/// The parts of an Application the repo-server passes to the plugin.
+#[derive(Debug, Clone)]
+struct App {
+    name: String,
+    path: String,
+    plugin_name: String,
+    dest_namespace: String,
+    env: Vec<(String, String)>,
+    params: Option<Vec<Param>>,
+}
+
+fn app_from_manifest(v: &Value) -> App {
+    let source = &v["spec"]["source"];
+    let plugin = &source["plugin"];
+    App {
+        name: v["metadata"]["name"].as_str().unwrap().to_string(),
+        path: source["path"].as_str().unwrap().to_string(),
+        plugin_name: plugin["name"].as_str().unwrap_or_default().to_string(),
+        dest_namespace: v["spec"]["destination"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        env: plugin["env"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| (e["name"].as_str().unwrap().into(), e["value"].as_str().unwrap().into()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        params: plugin["parameters"].as_array().map(|a| {
+            a.iter()
+                .map(|p| {
+                    let name = p["name"].as_str().unwrap().to_string();
+                    if let Some(s) = p["string"].as_str() {
+                        Param::String(name, s.into())
+                    } else if let Some(items) = p["array"].as_array() {
+                        Param::Array(name, items.iter().map(|i| i.as_str().unwrap().into()).collect())
+                    } else {
+                        let map = p["map"].as_object().map(|m| {
+                            m.iter()
+                                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                                .collect()
+                        });
+                        Param::Map(name, map.unwrap_or_default())
+                    }
+                })
+                .collect()
+        }),
+    }
+}
+
+/// Every Application in the examples (ApplicationSet list generators
+/// expanded; `{{.key}}` substituted).
+fn example_apps() -> Vec<App> {
+    let mut apps = Vec::new();
+    let files = [
+        "examples/argocd/applications.yaml",
+        "examples/books-api/argocd/books-api-staging.yaml",
+        "examples/books-api/argocd/books-api-production.yaml",
+        "examples/3scale-gitops/bootstrap/applications.yaml",
+    ];
+    for file in files {
+        let text = std::fs::read_to_string(support::repo().join(file)).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v: Value =
+                serde_json::to_value(<serde_yaml::Value as serde::Deserialize>::deserialize(doc).unwrap()).unwrap();
+            match v["kind"].as_str() {
+                Some("Application") => {
+                    let mut app = app_from_manifest(&v);
+                    if file.contains("3scale-gitops/bootstrap") {
+                        app.path = format!("examples/3scale-gitops/{}", app.path);
+                    }
+                    apps.push(app);
+                }
+                Some("ApplicationSet") => {
+                    for element in v["spec"]["generators"][0]["list"]["elements"].as_array().unwrap() {
+                        let mut template = serde_json::to_string(&v["spec"]["template"]).unwrap();
+                        for (k, val) in element.as_object().unwrap() {
+                            template = template.replace(&format!("{{{{.{k}}}}}"), val.as_str().unwrap());
+                        }
+                        apps.push(app_from_manifest(&serde_json::from_str(&template).unwrap()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    apps
+}
+
+/// Go's `encoding/json` for `ARGOCD_APP_PARAMETERS`: each element a map
+/// with sorted keys, compact, HTML-escaped; `null` for no parameter list.
+fn app_parameters_json(params: &Option<Vec<Param>>) -> String {
+    let Some(params) = params else { return "null".into() };
+    let elements: Vec<Value> = params
+        .iter()
+        .map(|p| {
+            let mut m = serde_json::Map::new();
+            match p {
+                Param::String(n, s) => {
+                    m.insert("name".into(), n.clone().into());
+                    m.insert("string".into(), s.clone().into());
+                }
+                Param::Array(n, a) => {
+                    m.insert("array".into(), json!(a));
+                    m.insert("name".into(), n.clone().into());
+                }
+                Param::Map(n, map) => {
+                    m.insert("map".into(), json!(map));
+                    m.insert("name".into(), n.clone().into());
+                }
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let mut out = String::new();
+    // serde_json (preserve_order) writes keys as inserted: sorted above.
+    for c in Value::Array(elements).to_string().chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `PARAM_` name escaping: Go's per-rune upper-casing, then every rune not
+/// in `[A-Z0-9_]` becomes one `_`.
+fn escape(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            'a'..='z' => c.to_ascii_uppercase(),
+            'A'..='Z' | '0'..='9' | '_' => c,
+            'ı' => 'I',
+            'ſ' => 'S',
+            _ => '_',
+        })
+        .collect()
+}
+
+/// Argo CD's `Env.Envsubst`: `$$` is `$`; `$VAR` and `${VAR}` expand from
+/// the build environment only; anything unknown expands to nothing.
+fn envsubst(value: &str, build: &[(String, String)]) -> String {
+    let lookup = |n: &str| {
+        build
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let chars: Vec<char> = value.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '$' || i + 1 == chars.len() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        if chars[i + 1] == '$' {
+            out.push('$');
+            i += 2;
+        } else if chars[i + 1] == '{' {
+            let end = chars[i + 2..]
+                .iter()
+                .position(|&c| c == '}')
+                .map_or(chars.len(), |p| i + 2 + p);
+            let inner: String = chars[i + 2..end.min(chars.len())].iter().collect();
+            if !inner.contains(":-") {
+                out.push_str(&lookup(&inner));
+            }
+            i = end + 1;
+        } else {
+            let start = i + 1;
+            let mut end = start;
+            while end < chars.len() && (chars[end].is_ascii_alphanumeric() || chars[end] == '_') {
+                end += 1;
+            }
+            if end == start {
+                out.push('$');
+                i += 1;
+            } else {
+                out.push_str(&lookup(&chars[start..end].iter().collect::<String>()));
+                i = end;
+            }
+        }
+    }
+    out
+}
+
+const REVISION: &str = "5f3c2b1a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b";
+
+/// The request env for GenerateManifest, in Argo CD's order.
+fn request_env(app: &App) -> Vec<(String, String)> {
+    let build: Vec<(String, String)> = [
+        ("ARGOCD_APP_NAME", app.name.clone()),
+        ("ARGOCD_APP_NAMESPACE", app.dest_namespace.clone()),
+        ("ARGOCD_APP_PROJECT_NAME", "default".into()),
+        ("ARGOCD_APP_REVISION", REVISION.into()),
+        ("ARGOCD_APP_REVISION_SHORT", REVISION[..7].into()),
+        ("ARGOCD_APP_REVISION_SHORT_8", REVISION[..8].into()),
+        ("ARGOCD_APP_SOURCE_REPO_URL", "https://git.example.com/platform/krm-promote-examples.git".into()),
+        ("ARGOCD_APP_SOURCE_PATH", app.path.clone()),
+        ("ARGOCD_APP_SOURCE_TARGET_REVISION", "main".into()),
+        ("KUBE_VERSION", "1.32.4".into()),
+        ("KUBE_API_VERSIONS", "apps/v1,apps/v1/Deployment,capabilities.3scale.net/v1beta1,capabilities.3scale.net/v1beta1/Backend,capabilities.3scale.net/v1beta1/Product,capabilities.3scale.net/v1beta1/ProxyConfigPromote,v1,v1/ConfigMap,v1/Secret,v1/Service".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut env = build.clone();
+    for (k, v) in &app.env {
+        env.push((format!("ARGOCD_ENV_{k}"), envsubst(v, &build)));
+    }
+    env.push(("ARGOCD_APP_PARAMETERS".into(), app_parameters_json(&app.params)));
+    for p in app.params.iter().flatten() {
+        match p {
+            Param::String(n, s) => env.push((format!("PARAM_{}", escape(n)), s.clone())),
+            Param::Array(n, a) => {
+                for (i, item) in a.iter().enumerate() {
+                    env.push((format!("PARAM_{}_{i}", escape(n)), item.clone()));
+                }
+            }
+            Param::Map(n, m) => {
+                for (k, v) in m {
+                    env.push((format!("PARAM_{}_{}", escape(n), escape(k)), v.clone()));
+                }
+            }
+        }
+    }
+    env
+}
+
+/// The emulated sidecar: its own env, a work dir base, and the plugin.
+struct Sidecar {
+    plugin: Plugin,
+    base: tempfile::TempDir,
+    cache: PathBuf,
+}
+
+impl Sidecar {
+    fn new(cache: PathBuf) -> Sidecar {
+        let plugin = load_plugin(&support::repo().join("examples/argocd/plugin.yaml")).unwrap();
+        Sidecar {
+            plugin,
+            base: tempfile::tempdir().unwrap(),
+            cache,
+        }
+    }
+
+    fn sidecar_env(&self) -> Vec<(String, String)> {
+        let mut path = vec![support::bin().parent().unwrap().to_path_buf()];
+        if let Some(kubectl) = support::tool("kubectl") {
+            path.push(kubectl.parent().unwrap().to_path_buf());
+        }
+        vec![
+            (
+                "PATH".into(),
+                std::env::join_paths(path).unwrap().into_string().unwrap(),
+            ),
+            // argocd's HOME in the sidecar; not writable here either.
+            ("HOME".into(), "/nonexistent".into()),
+            ("KRM_PROMOTE_CACHE_DIR".into(), self.cache.display().to_string()),
+        ]
+    }
+
+    /// Materialises the repository (its `examples/` tree) for one request.
+    fn materialise(&self) -> PathBuf {
+        let uuid = format!("{:032x}", rand_id());
+        let root = self.base.path().join("_cmp_server").join(uuid);
+        copy_with_modes(&support::repo().join("examples"), &root.join("examples"));
+        root
+    }
+
+    /// Runs one command the way `runCommand` does; returns stdout (one
+    /// trailing newline trimmed) or Argo CD's `CmdError` text.
+    fn run(&self, argv: &[String], cwd: &Path, env: &[(String, String)]) -> Result<String, String> {
+        // `command[0]` is looked up on the sidecar's PATH.
+        let sidecar_env = self.sidecar_env();
+        let program = std::env::split_paths(&sidecar_env[0].1)
+            .map(|d| d.join(&argv[0]))
+            .find(|p| p.is_file())
+            .expect("command on the sidecar PATH");
+        let mut cmd = Command::new(program);
+        cmd.args(&argv[1..])
+            .current_dir(cwd)
+            .env_clear()
+            .stdin(Stdio::null())
+            .process_group(0);
+        for (k, v) in sidecar_env.iter().chain(env) {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        if out.status.success() {
+            let stdout = String::from_utf8(out.stdout).unwrap();
+            return Ok(stdout.strip_suffix('\n').unwrap_or(&stdout).to_string());
+        }
+        let shown: Vec<String> = argv
+            .iter()
+            .map(|a| {
+                if a.chars().any(char::is_whitespace) {
+                    format!("{a:?}")
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        let cause = match out.status.code() {
+            Some(code) => format!("exit status {code}"),
+            None => "signal: killed".into(),
+        };
+        Err(format!(
+            "`{}` failed {cause}: {}",
+            shown.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+
+    /// GenerateManifest for `app`: the manifests, or the error as Argo CD
+    /// shows it in the Application's conditions.
+    fn generate(&self, app: &App) -> Result<Vec<Value>, String> {
+        assert_eq!(
+            app.plugin_name, self.plugin.socket_name,
+            "{}: the Application must name the plugin with its version",
+            app.name
+        );
+        let root = self.materialise();
+        let cwd = root.join(&app.path);
+        let env = request_env(app);
+        let result = (|| {
+            if !self.plugin.init.is_empty() {
+                self.run(&self.plugin.init, &cwd, &env)?;
+            }
+            let stdout = self.run(&self.plugin.generate, &cwd, &env)?;
+            parse_manifests(&stdout)
+        })();
+        std::fs::remove_dir_all(&root).unwrap();
+        result.map_err(|e| {
+            format!(
+                "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = CMP processing failed for application \"{}\": error generating manifests in cmp: rpc error: code = Unknown desc = error generating manifests: {e}",
+                app.name
+            )
+        })
+    }
+
+    /// The dynamic parameter announcement for `app`.
+    fn parameters(&self, app: &App) -> Result<Vec<Value>, String> {
+        let root = self.materialise();
+        let cwd = root.join(&app.path);
+        let env: Vec<(String, String)> = request_env(app)
+            .into_iter()
+            .filter(|(k, _)| {
+                matches!(
+                    k.as_str(),
+                    "ARGOCD_APP_NAME"
+                        | "ARGOCD_APP_SOURCE_REPO_URL"
+                        | "ARGOCD_APP_SOURCE_PATH"
+                        | "ARGOCD_APP_SOURCE_TARGET_REVISION"
+                ) || k.starts_with("ARGOCD_ENV_")
+                    || k.starts_with("PARAM_")
+                    || k == "ARGOCD_APP_PARAMETERS"
+            })
+            .collect();
+        let out = self.run(&self.plugin.dynamic, &cwd, &env);
+        std::fs::remove_dir_all(&root).unwrap();
+        let out = out.map_err(|e| format!("error executing dynamic parameter output command: {e}"))?;
+        serde_json::from_str(&out).map_err(|e| {
+            format!("error unmarshaling dynamic parameter output into ParametersAnnouncementResponse: {e}")
+        })
+    }
+}
+
+fn rand_id() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
+    (h.finish() as u128) << 64 | std::process::id() as u128
+}
+
+fn copy_with_modes(from: &Path, to: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_with_modes(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+}
+
+/// The repo-server's reading of a plugin's stdout (apimachinery's
+/// YAMLOrJSONDecoder, then `kind` checks and `List` flattening).
+fn parse_manifests(stdout: &str) -> Result<Vec<Value>, String> {
+    let sniff = stdout.chars().take(4096).find(|c| !c.is_whitespace());
+    let mut docs: Vec<Value> = Vec::new();
+    let mut json_ok = false;
+    if sniff == Some('{') {
+        let mut decoded = Vec::new();
+        let mut failed = None;
+        for v in serde_json::Deserializer::from_str(stdout).into_iter::<Value>() {
+            match v {
+                Ok(v) => decoded.push(v),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        match failed {
+            None => {
+                docs = decoded;
+                json_ok = true;
+            }
+            Some(e) if decoded.len() >= 2 => return Err(format!("failed to unmarshal manifest: {e}")),
+            Some(_) => {}
+        }
+    }
+    if !json_ok {
+        let mut current = String::new();
+        let mut parts = Vec::new();
+        for line in stdout.lines() {
+            if let Some(rest) = line.strip_prefix("---") {
+                let rest = rest.trim();
+                if !rest.is_empty() && !rest.starts_with('#') {
+                    return Err(format!("invalid Yaml document separator: {rest}"));
+                }
+                parts.push(std::mem::take(&mut current));
+            } else {
+                current.push_str(line);
+                current.push('\n');
+            }
+        }
+        parts.push(current);
+        for part in parts {
+            let v: serde_yaml::Value =
+                serde_yaml::from_str(&part).map_err(|e| format!("failed to unmarshal manifest: {e}"))?;
+            if !v.is_null() {
+                docs.push(serde_json::to_value(v).unwrap());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for doc in docs {
+        if !doc.is_object() {
+            return Err(format!(
+                "failed to convert CMP manifests to unstructured objects: cannot unmarshal {doc} into an object"
+            ));
+        }
+        if doc.get("kind").and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(format!(
+                "failed to convert CMP manifests to unstructured objects: Object 'Kind' is missing in '{doc}'"
+            ));
+        }
+        match doc.get("items") {
+            Some(Value::Array(items)) => out.extend(items.iter().cloned()),
+            Some(Value::Null) if doc.get("spec").is_none() && doc.get("status").is_none() => {}
+            _ => out.push(doc),
+        }
+    }
+    Ok(out)
+}
+
+fn find_app<'a>(apps: &'a [App], name: &str) -> &'a App {
+    apps.iter()
+        .find(|a| a.name == name)
+        .unwrap_or_else(|| panic!("no Application {name} in the examples"))
+}
+
+fn kinds(manifests: &[Value]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for d in manifests {
+        *m.entry(d["kind"].as_str().unwrap().to_string()).or_insert(0) += 1;
+    }
+    m
+}
+
+fn images(manifests: &[Value]) -> Vec<String> {
+    let d = manifests.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    ["initContainers", "containers"]
+        .iter()
+        .flat_map(|k| {
+            d["spec"]["template"]["spec"][*k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["image"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn emulator_encodes_parameters_like_argo_cd() {
+    let params = Some(vec![
+        Param::Array("values-files".into(), vec!["values-dev.yaml".into()]),
+        Param::Map(
+            "helm-parameters".into(),
+            BTreeMap::from([("a".into(), "b".into()), ("image.tag".into(), "v1.2.3".into())]),
+        ),
+        Param::String("str".into(), "a<b>&c \"q\" \u{2028} é".into()),
+        Param::Map("empty-map".into(), BTreeMap::new()),
+    ]);
+    assert_eq!(
+        app_parameters_json(&params),
+        r#"[{"array":["values-dev.yaml"],"name":"values-files"},{"map":{"a":"b","image.tag":"v1.2.3"},"name":"helm-parameters"},{"name":"str","string":"a\u003cb\u003e\u0026c \"q\" \u2028 é"},{"map":{},"name":"empty-map"}]"#
+    );
+    assert_eq!(app_parameters_json(&None), "null");
+    for (name, escaped) in [
+        ("values-files", "VALUES_FILES"),
+        ("image.tag", "IMAGE_TAG"),
+        ("ß", "_"),
+        ("é", "_"),
+        ("日本", "__"),
+        ("a b", "A_B"),
+        ("ıſ", "IS"),
+    ] {
+        assert_eq!(escape(name), escaped);
+    }
+    let build = vec![("ARGOCD_APP_REVISION".to_string(), "abc123".to_string())];
+    assert_eq!(envsubst("test-$ARGOCD_APP_REVISION", &build), "test-abc123");
+    assert_eq!(envsubst("$HOME/x", &build), "/x");
+    assert_eq!(envsubst("$$FOO", &build), "$FOO");
+    assert_eq!(envsubst("${UNKNOWN:-def}", &build), "");
+}
+
+#[test]
+fn every_example_application_renders() {
+    if support::tool("kubectl").is_none() {
+        return;
+    }
+    let apps = example_apps();
+    let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+    for expected in [
+        "threescale-staging",
+        "threescale-production",
+        "books-api-staging",
+        "books-api-production",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    // A warm cache shared by the test run (the parallel test starts cold).
+    let sidecar = Sidecar::new(support::cache_dir());
+    for app in &apps {
+        let manifests = sidecar.generate(app).unwrap_or_else(|e| panic!("{}: {e}", app.name));
+        let kinds = kinds(&manifests);
+        assert!(
+            !kinds.contains_key("KrmPromote"),
+            "{}: the config is not a manifest",
+            app.name
+        );
+        if app.name.starts_with("threescale-") {
+            let env = app.name.trim_start_matches("threescale-");
+            assert_eq!(kinds["ProxyConfigPromote"], 3, "{}", app.name);
+            assert_eq!(
+                (kinds["Product"], kinds["Backend"], kinds["Secret"]),
+                (3, 3, 2),
+                "{}",
+                app.name
+            );
+            for p in manifests.iter().filter(|d| d["kind"] == "ProxyConfigPromote") {
+                assert!(p["metadata"]["name"].as_str().unwrap().contains(&format!("-{env}-")));
+                assert_eq!(p["spec"]["production"], env == "production");
+            }
+        } else {
+            assert_eq!(
+                kinds,
+                BTreeMap::from([("Deployment".into(), 1), ("Service".into(), 1)]),
+                "{}",
+                app.name
+            );
+            // Staging: the tag Image Updater left in the plugin env;
+            // production: the `images` parameter. Both say 2.0.0.
+            assert_eq!(
+                images(&manifests),
+                ["ghcr.io/parraletz/books-api:2.0.0"; 2],
+                "{}",
+                app.name
+            );
+        }
+    }
+}
+
+#[test]
+fn image_updater_env_and_parameters_reach_the_deployment() {
+    if support::tool("kubectl").is_none() {
+        return;
+    }
+    let apps = example_apps();
+    // A warm cache shared by the test run (the parallel test starts cold).
+    let sidecar = Sidecar::new(support::cache_dir());
+
+    // Image Updater wrote a newer tag into the staging Application's env.
+    let mut staging = find_app(&apps, "books-api-staging").clone();
+    staging.env = vec![("BOOKS_API_IMAGE_TAG".into(), "2.0.3".into())];
+    assert_eq!(
+        images(&sidecar.generate(&staging).unwrap()),
+        ["ghcr.io/parraletz/books-api:2.0.3"; 2]
+    );
+
+    // A plugin env value with a build variable is expanded by Argo CD first.
+    staging.env = vec![(
+        "KRM_PROMOTE_IMAGES".into(),
+        "ghcr.io/parraletz/books-api:sha-$ARGOCD_APP_REVISION_SHORT".into(),
+    )];
+    assert_eq!(
+        images(&sidecar.generate(&staging).unwrap()),
+        vec![format!("ghcr.io/parraletz/books-api:sha-{}", &REVISION[..7]); 2]
+    );
+
+    // The release pipeline sets the production parameter.
+    let mut production = find_app(&apps, "books-api-production").clone();
+    production.params = Some(vec![Param::Array(
+        "images".into(),
+        vec!["ghcr.io/parraletz/books-api:2.1.0".into()],
+    )]);
+    assert_eq!(
+        images(&sidecar.generate(&production).unwrap()),
+        ["ghcr.io/parraletz/books-api:2.1.0"; 2]
+    );
+}
+
+#[test]
+fn failures_reach_the_application_with_a_clear_message() {
+    if support::tool("kubectl").is_none() {
+        return;
+    }
+    let apps = example_apps();
+    // A warm cache shared by the test run (the parallel test starts cold).
+    let sidecar = Sidecar::new(support::cache_dir());
+    let prefix = "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = CMP processing failed for application";
+
+    // :latest in production.
+    let mut production = find_app(&apps, "books-api-production").clone();
+    production.params = Some(vec![Param::Array(
+        "images".into(),
+        vec!["ghcr.io/parraletz/books-api:latest".into()],
+    )]);
+    let err = sidecar.generate(&production).unwrap_err();
+    assert!(err.starts_with(prefix), "{err}");
+    let failure = "error generating manifests: `krm-promote generate` failed exit status 1: [error] apps/v1/Deployment/books-production/books-api spec.template.spec.containers[0].image: image ghcr.io/parraletz/books-api:latest has tag \"latest\", which is mutable; production requires a fixed tag or a digest\n[error] apps/v1/Deployment/books-production/books-api spec.template.spec.initContainers[0].image: image ghcr.io/parraletz/books-api:latest has tag \"latest\", which is mutable; production requires a fixed tag or a digest\nkrm-promote: 2 error results";
+    assert!(err.ends_with(failure), "{err}");
+
+    // A misspelt parameter.
+    production.params = Some(vec![Param::String("enviroment".into(), "production".into())]);
+    let err = sidecar.generate(&production).unwrap_err();
+    assert!(
+        err.contains("[error] settings.enviroment: unknown setting \"enviroment\""),
+        "{err}"
+    );
+
+    // Malformed parameters JSON never reaches the function as settings.
+    production.params = Some(vec![Param::Map(
+        "images".into(),
+        BTreeMap::from([("a".into(), "b".into())]),
+    )]);
+    let err = sidecar.generate(&production).unwrap_err();
+    assert!(
+        err.contains(
+            "failed exit status 2: krm-promote: error: parameter \"images\": map parameters are not supported"
+        ),
+        "{err}"
+    );
+
+    // A kustomization that asks for a KRM function (the kustomize-CLI
+    // wiring of the 3scale example) is refused: no code from the repository.
+    let mut direct = find_app(&apps, "threescale-staging").clone();
+    direct.path = "examples/3scale-gitops/environments/staging".into();
+    let err = sidecar.generate(&direct).unwrap_err();
+    assert!(
+        err.contains("the kustomization asks for a kustomize plugin or KRM function"),
+        "{err}"
+    );
+    assert!(err.contains("never runs code from the repository"), "{err}");
+    assert!(err.contains("KrmPromote"), "kustomize's own words name the kind: {err}");
+}
+
+#[test]
+fn bad_manifests_in_a_plain_directory_name_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("app");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(
+        dir.join("a.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("sub/b.yaml"), "apiVersion: v1\nmetadata:\n  name: no-kind\n").unwrap();
+    std::fs::write(dir.join("README.md"), "not a manifest\n").unwrap();
+    let out = support::krm_promote()
+        .arg("generate")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", support::describe(&out));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("has no kind") && stderr.contains("(in sub/b.yaml line 1)"),
+        "{stderr}"
+    );
+
+    // The good manifest alone renders, as a JSON line; a dir with no
+    // manifests is refused rather than printing nothing.
+    std::fs::remove_file(dir.join("sub/b.yaml")).unwrap();
+    let out = support::krm_promote()
+        .arg("generate")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", support::describe(&out));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"fine\"}}\n"
+    );
+    std::fs::remove_file(dir.join("a.yaml")).unwrap();
+    let out = support::krm_promote()
+        .arg("generate")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", support::describe(&out));
+    assert!(out.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no manifests in"),
+        "{}",
+        support::describe(&out)
+    );
+}
+
+#[test]
+fn parameters_announce_current_values() {
+    let apps = example_apps();
+    // A warm cache shared by the test run (the parallel test starts cold).
+    let sidecar = Sidecar::new(support::cache_dir());
+    let announced = sidecar.parameters(find_app(&apps, "books-api-production")).unwrap();
+    let names: Vec<&str> = announced.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["environment", "images", "trigger-mode"]);
+    assert_eq!(announced[0]["string"], "production", "from krm-promote.yaml");
+    assert_eq!(
+        announced[1]["array"],
+        json!(["ghcr.io/parraletz/books-api:2.0.0"]),
+        "from the Application's parameter"
+    );
+    assert_eq!(announced[1]["collectionType"], "array");
+}
+
+/// Eight concurrent renders with a cold cache give identical output.
+#[test]
+fn parallel_generate_with_a_cold_cache_is_identical() {
+    if support::tool("kubectl").is_none() {
+        return;
+    }
+    let apps = example_apps();
+    let app = find_app(&apps, "threescale-staging").clone();
+    let cache = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::new(cache.path().join("cold"));
+    let outputs: Vec<Vec<Value>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8).map(|_| s.spawn(|| sidecar.generate(&app).unwrap())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(outputs.iter().all(|o| o == &outputs[0]));
+    assert_eq!(kinds(&outputs[0])["ProxyConfigPromote"], 3);
+    let artifacts = std::fs::read_dir(cache.path().join("cold"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "cwasm"))
+        .count();
+    assert_eq!(artifacts, 1, "one cached artifact, no leftovers from racing writers");
+}
