@@ -98,7 +98,13 @@ impl Rendered {
             return message.to_string();
         };
         match self.files.iter().rev().find(|(start, _)| *start <= line) {
-            Some((start, file)) => format!("{} (in {} line {})", message, file.display(), line - start + 1),
+            Some((start, file)) => format!(
+                "{}{} line {}{}",
+                &message[..at],
+                file.display(),
+                line - start + 1,
+                &message[at + 5 + digits.len()..]
+            ),
             None => message.to_string(),
         }
     }

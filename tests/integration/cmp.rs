@@ -336,6 +336,7 @@ struct Sidecar {
     plugin: Plugin,
     base: tempfile::TempDir,
     cache: PathBuf,
+    repo: PathBuf,
 }
 
 impl Sidecar {
@@ -345,6 +346,7 @@ impl Sidecar {
             plugin,
             base: tempfile::tempdir().unwrap(),
             cache,
+            repo: support::repo(),
         }
     }
 
@@ -364,11 +366,13 @@ impl Sidecar {
         ]
     }
 
-    /// Materialises the repository (its `examples/` tree) for one request.
+    /// Materialises the repository for one request: `self.repo` (by
+    /// default this repository's `examples/` tree, as if the rest were
+    /// excluded from the tarball).
     fn materialise(&self) -> PathBuf {
         let uuid = format!("{:032x}", rand_id());
         let root = self.base.path().join("_cmp_server").join(uuid);
-        copy_with_modes(&support::repo().join("examples"), &root.join("examples"));
+        copy_with_modes(&self.repo.join("examples"), &root.join("examples"));
         root
     }
 
@@ -785,8 +789,8 @@ fn failures_reach_the_application_with_a_clear_message() {
 
 #[test]
 fn bad_manifests_in_a_plain_directory_name_the_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("app");
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path().join("examples/plain");
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     std::fs::write(
         dir.join("a.yaml"),
@@ -795,44 +799,37 @@ fn bad_manifests_in_a_plain_directory_name_the_file() {
     .unwrap();
     std::fs::write(dir.join("sub/b.yaml"), "apiVersion: v1\nmetadata:\n  name: no-kind\n").unwrap();
     std::fs::write(dir.join("README.md"), "not a manifest\n").unwrap();
-    let out = support::krm_promote()
-        .arg("generate")
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", support::describe(&out));
-    assert!(out.stdout.is_empty());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut sidecar = Sidecar::new(support::cache_dir());
+    sidecar.repo = repo.path().to_path_buf();
+    let app = App {
+        name: "plain".into(),
+        path: "examples/plain".into(),
+        plugin_name: sidecar.plugin.socket_name.clone(),
+        dest_namespace: "default".into(),
+        env: Vec::new(),
+        params: None,
+    };
+    let err = sidecar.generate(&app).unwrap_err();
     assert!(
-        stderr.contains("has no kind") && stderr.contains("(in sub/b.yaml line 1)"),
-        "{stderr}"
+        err.ends_with(
+            "`krm-promote generate` failed exit status 2: krm-promote: error: invalid manifests: document 2 (sub/b.yaml line 1) has no kind"
+        ),
+        "{err}"
     );
 
-    // The good manifest alone renders, as a JSON line; a dir with no
-    // manifests is refused rather than printing nothing.
+    // The good manifest alone renders; a directory with no manifests is
+    // refused rather than printing nothing (auto-prune would delete all).
     std::fs::remove_file(dir.join("sub/b.yaml")).unwrap();
-    let out = support::krm_promote()
-        .arg("generate")
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", support::describe(&out));
+    let manifests = sidecar.generate(&app).unwrap();
     assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
-        "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"fine\"}}\n"
+        manifests,
+        [json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fine"}})]
     );
     std::fs::remove_file(dir.join("a.yaml")).unwrap();
-    let out = support::krm_promote()
-        .arg("generate")
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", support::describe(&out));
-    assert!(out.stdout.is_empty());
+    let err = sidecar.generate(&app).unwrap_err();
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no manifests in"),
-        "{}",
-        support::describe(&out)
+        err.contains("failed exit status 2: krm-promote: error: no manifests in .: refusing to print an empty render"),
+        "{err}"
     );
 }
 
