@@ -18,6 +18,8 @@ pub mod config;
 mod error;
 pub mod images;
 pub mod krm_result;
+pub mod kustomize;
+pub mod preview;
 pub mod promote;
 pub mod resource_list;
 pub mod yaml;

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::krm_result::{File, KrmResult, ResourceRef};
+use crate::yaml::edit::dash_column;
 use crate::yaml::{Edits, NodeId, Tree, emit};
 use crate::{Error, Framing};
 
@@ -263,30 +264,8 @@ impl<'a> Input<'a> {
                 let (key, seq) = tree
                     .entry(root, "items")
                     .expect("items exist when there are items to remove");
-                let node = tree.node(seq);
-                if node.flow {
-                    let kept: Vec<&str> = self
-                        .items
-                        .iter()
-                        .filter(|i| !gone(i.index))
-                        .map(|i| tree.text(i.node))
-                        .collect();
-                    edits.replace(node.start, node.end, format!("[{}]", kept.join(", ")));
-                    return;
-                }
-                let line_start = |item: &Item| {
-                    let dash = dash_offset(src, tree.node(item.node).start);
-                    dash - column(src, dash)
-                };
-                for (pos, item) in self.items.iter().enumerate() {
-                    if !gone(item.index) {
-                        continue;
-                    }
-                    let start = line_start(item);
-                    let end = self.items.get(pos + 1).map_or(node.end, line_start);
-                    edits.replace(start, end, "");
-                }
-                if nothing_added && self.items.iter().all(|i| gone(i.index)) {
+                crate::yaml::edit::remove_items(edits, tree, seq, removed);
+                if !tree.node(seq).flow && nothing_added && self.items.iter().all(|i| gone(i.index)) {
                     edits.insert(tree.node(key).end + 1, " []");
                 }
             }
@@ -410,40 +389,4 @@ impl<'a> Input<'a> {
         edits.insert(close, format!(", \"results\": [{}]", json_list(results)));
         edits.apply(tree.src)
     }
-}
-
-/// The byte offset of the `-` that introduces the block sequence entry
-/// whose content starts at `item_start`.
-fn dash_offset(src: &str, item_start: usize) -> usize {
-    let bytes = src.as_bytes();
-    let mut i = item_start;
-    while i > 0 && bytes[i - 1] == b' ' {
-        i -= 1;
-    }
-    if i > 0 && bytes[i - 1] == b'-' {
-        return i - 1;
-    }
-    // The entry's content starts on a later line (`- # comment` or `-`):
-    // find the nearest earlier line whose first non-blank is `-`.
-    let mut end = src[..item_start].rfind('\n').unwrap_or(0);
-    while end > 0 {
-        let begin = src[..end].rfind('\n').map_or(0, |p| p + 1);
-        let line = &src[begin..end];
-        let trimmed = line.trim_start_matches(' ');
-        if trimmed.starts_with('-') {
-            return begin + line.len() - trimmed.len();
-        }
-        end = begin.saturating_sub(1);
-    }
-    0
-}
-
-/// The column of the `- ` that introduces the sequence entry whose content
-/// starts at `item_start`.
-fn dash_column(src: &str, item_start: usize) -> usize {
-    column(src, dash_offset(src, item_start))
-}
-
-fn column(src: &str, offset: usize) -> usize {
-    offset - src[..offset].rfind('\n').map_or(0, |i| i + 1)
 }

@@ -11,7 +11,10 @@ wit_bindgen::generate!({
     world: "krm-promote",
 });
 
-use exports::krm_promote::function::krm::{Context, Diagnostic, Error, Framing, Guest, Output, OutputFormat, Severity};
+use exports::krm_promote::function::krm::{
+    Context, Diagnostic, Error, File, Framing, Guest, Output, OutputFormat, PreparedKustomization, PreviewReport,
+    RenderedEnvironment, ReportFormat, Severity,
+};
 use krm_promote_core as core;
 
 struct Component;
@@ -63,6 +66,37 @@ impl Guest for Component {
 
     fn parameters(context: Context) -> Result<String, Error> {
         core::parameters(&core_context(context)).map_err(wit_error)
+    }
+
+    fn prepare_kustomization(kustomization: String, files: Vec<File>) -> Result<PreparedKustomization, Error> {
+        let files: Vec<(String, String)> = files.into_iter().map(|f| (f.name, f.content)).collect();
+        let p = core::kustomize::prepare(&kustomization, &files).map_err(wit_error)?;
+        Ok(PreparedKustomization {
+            kustomization: p.kustomization,
+            function_config: p.function_config,
+        })
+    }
+
+    fn preview(environments: Vec<RenderedEnvironment>, format: ReportFormat) -> Result<PreviewReport, Error> {
+        let envs: Vec<core::preview::Rendered> = environments
+            .into_iter()
+            .map(|e| core::preview::Rendered {
+                path: e.path,
+                base: e.base,
+                head: e.head,
+            })
+            .collect();
+        let format = match format {
+            ReportFormat::Human => core::preview::Format::Human,
+            ReportFormat::HumanColor => core::preview::Format::HumanColor,
+            ReportFormat::Markdown => core::preview::Format::Markdown,
+            ReportFormat::Json => core::preview::Format::Json,
+        };
+        let report = core::preview::preview(&envs, format).map_err(wit_error)?;
+        Ok(PreviewReport {
+            text: report.text,
+            changed: report.changed,
+        })
     }
 }
 

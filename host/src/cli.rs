@@ -24,6 +24,11 @@ USAGE:
     krm-promote generate [DIR]     Argo CD config-management plugin: render DIR (kustomize build, or its
                                    manifests), run the function, print one JSON object per resource
     krm-promote parameters [DIR]   Argo CD plugin parameter announcement (JSON) with DIR's current values
+    krm-promote preview [PATH...] [--base REV] [--format human|markdown|json] [--exit-code]
+                                   render each environment PATH at REV (default: the merge-base with
+                                   the upstream branch, else HEAD) and in the working tree, and report
+                                   the promotions, image changes and resource diffs; --exit-code exits 1
+                                   when something would change
     krm-promote help | --help      this text
     krm-promote version | --version
 
@@ -66,6 +71,8 @@ pub enum Mode {
     Generate(PathBuf),
     /// Argo CD plugin: print the parameter announcement for this directory.
     Parameters(PathBuf),
+    /// Compare renders at a base revision and in the working tree.
+    Preview(crate::preview::Request),
     /// Print help.
     Help,
     /// Print the version.
@@ -125,8 +132,10 @@ pub fn parse(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> Result<
     // temporary file holding the plugin config, and nothing else follows.
     if let [only] = args {
         let first = only.to_string_lossy();
-        let is_word =
-            matches!(first.as_ref(), "fn" | "help" | "version" | "generate" | "parameters") || first.starts_with('-');
+        let is_word = matches!(
+            first.as_ref(),
+            "fn" | "help" | "version" | "generate" | "parameters" | "preview"
+        ) || first.starts_with('-');
         if !is_word {
             let path = PathBuf::from(only);
             if path.is_file() {
@@ -162,12 +171,27 @@ pub fn parse(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> Result<
                 command_seen = true;
                 options.mode = Mode::Parameters(PathBuf::from("."));
             }
+            "preview" if !command_seen => {
+                command_seen = true;
+                options.mode = Mode::Preview(crate::preview::Request::default());
+            }
+            "--base" | "--format" | "--exit-code" if matches!(options.mode, Mode::Preview(_)) => {
+                let Mode::Preview(request) = &mut options.mode else {
+                    unreachable!()
+                };
+                match flag.as_str() {
+                    "--base" => request.base = Some(value("--base")?),
+                    "--format" => request.format = Some(value("--format")?),
+                    _ => request.exit_code = true,
+                }
+            }
             "--memory-limit" => options.limits.memory_bytes = mib(&value("--memory-limit")?, "--memory-limit")?,
             "--timeout" => options.limits.timeout = seconds(&value("--timeout")?, "--timeout")?,
             "--max-input" => options.max_input = mib(&value("--max-input")?, "--max-input")?,
             "--no-cache" => options.cache = CacheMode::Off,
             other if other.starts_with('-') => return Err(format!("unknown option {other:?}")),
             other => match &mut options.mode {
+                Mode::Preview(request) => request.paths.push(PathBuf::from(other)),
                 Mode::Generate(dir) | Mode::Parameters(dir) if dir.as_os_str() == "." => *dir = PathBuf::from(other),
                 _ => return Err(format!("unexpected argument {other:?}")),
             },
@@ -219,6 +243,18 @@ pub fn run(
                 code
             }
         },
+        Mode::Preview(request) => {
+            let result = Guest::load(&options.cache)
+                .map_err(|e| (exit_code::FUNCTION_FAILED, format!("{e:#}")))
+                .and_then(|guest| crate::preview::run(request, &guest, &options.limits, stdout));
+            match result {
+                Ok(code) => code,
+                Err((code, message)) => {
+                    let _ = writeln!(stderr, "krm-promote: error: {message}");
+                    code
+                }
+            }
+        }
         Mode::Function | Mode::LegacyPlugin(_) => match render(&options, env, stdin, stdout, stderr) {
             Ok(code) => code,
             Err((code, message)) => {

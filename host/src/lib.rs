@@ -11,6 +11,7 @@ pub mod cache;
 pub mod cli;
 pub mod exit_code;
 pub mod generate;
+pub mod preview;
 pub mod runtime;
 
 /// The one `bindgen!` of the WIT contract in `wit/`.

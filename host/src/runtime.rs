@@ -177,6 +177,34 @@ impl Guest {
         })
     }
 
+    /// Removes krm-promote's own transformer entry from a kustomization.
+    pub fn prepare_kustomization(
+        &self,
+        kustomization: &str,
+        files: &[krm::File],
+        limits: &Limits,
+    ) -> Result<Result<krm::PreparedKustomization, krm::Error>, CallError> {
+        self.run(limits, |store, instance| {
+            instance
+                .krm_promote_function_krm()
+                .call_prepare_kustomization(store, kustomization, files)
+        })
+    }
+
+    /// Compares renders into a preview report.
+    pub fn preview(
+        &self,
+        environments: &[krm::RenderedEnvironment],
+        format: krm::ReportFormat,
+        limits: &Limits,
+    ) -> Result<Result<krm::PreviewReport, krm::Error>, CallError> {
+        self.run(limits, |store, instance| {
+            instance
+                .krm_promote_function_krm()
+                .call_preview(store, environments, format)
+        })
+    }
+
     /// Instantiates the component in a fresh, capped store and runs `f`.
     fn run<T>(
         &self,

@@ -10,5 +10,6 @@ mod fixtures;
 mod images;
 mod kpt;
 mod kustomize;
+mod preview;
 mod support;
 mod threescale;

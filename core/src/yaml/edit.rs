@@ -225,6 +225,71 @@ pub fn null_span(tree: &Tree<'_>, id: NodeId) -> (usize, usize) {
     (start, node.end)
 }
 
+/// The byte offset of the `-` that introduces the block sequence entry
+/// whose content starts at `item_start`.
+pub fn dash_offset(src: &str, item_start: usize) -> usize {
+    let bytes = src.as_bytes();
+    let mut i = item_start;
+    while i > 0 && bytes[i - 1] == b' ' {
+        i -= 1;
+    }
+    if i > 0 && bytes[i - 1] == b'-' {
+        return i - 1;
+    }
+    // The entry's content starts on a later line (`- # comment` or `-`):
+    // find the nearest earlier line whose first non-blank is `-`.
+    let mut end = src[..item_start].rfind('\n').unwrap_or(0);
+    while end > 0 {
+        let begin = src[..end].rfind('\n').map_or(0, |p| p + 1);
+        let line = &src[begin..end];
+        let trimmed = line.trim_start_matches(' ');
+        if trimmed.starts_with('-') {
+            return begin + line.len() - trimmed.len();
+        }
+        end = begin.saturating_sub(1);
+    }
+    0
+}
+
+/// The column of the `- ` that introduces the sequence entry whose content
+/// starts at `item_start`.
+pub fn dash_column(src: &str, item_start: usize) -> usize {
+    column(src, dash_offset(src, item_start))
+}
+
+/// 0-based column of a byte offset.
+pub fn column(src: &str, offset: usize) -> usize {
+    offset - src[..offset].rfind('\n').map_or(0, |i| i + 1)
+}
+
+/// Records the removal of the entries at `remove` (indexes) from the
+/// sequence `seq`: whole lines for a block sequence, a rewritten list for a
+/// flow one.
+pub fn remove_items(edits: &mut Edits, tree: &Tree<'_>, seq: NodeId, remove: &[usize]) {
+    let Some(items) = tree.items(seq) else { return };
+    let node = tree.node(seq);
+    if node.flow {
+        let kept: Vec<&str> = items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !remove.contains(i))
+            .map(|(_, &n)| tree.text(n))
+            .collect();
+        edits.replace(node.start, node.end, format!("[{}]", kept.join(", ")));
+        return;
+    }
+    let line_start = |item: NodeId| {
+        let dash = dash_offset(tree.src, tree.node(item).start);
+        dash - column(tree.src, dash)
+    };
+    for (pos, &item) in items.iter().enumerate() {
+        if remove.contains(&pos) {
+            let end = items.get(pos + 1).map_or(node.end, |&next| line_start(next));
+            edits.replace(line_start(item), end, "");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
