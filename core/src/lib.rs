@@ -160,6 +160,10 @@ pub fn process(input: &str, ctx: &Context) -> Result<Output, Error> {
         ));
     }
     let mut document = parsed.render(edits, &outcome.removed, &outcome.new_items, &results);
+    // The input's tree is no longer needed; free it before the JSON pass
+    // parses the output (large renders run close to the memory cap).
+    drop(parsed);
+    drop(config_tree);
     if ctx.output == OutputFormat::JsonLines {
         document = json_lines(&document, ctx.framing)?;
     }
@@ -202,7 +206,7 @@ fn json_lines(document: &str, framing: Framing) -> Result<String, Error> {
             .map(<[_]>::to_vec)
             .unwrap_or_default(),
     };
-    let mut out = String::new();
+    let mut out = String::with_capacity(document.len());
     for node in nodes {
         let local = tree
             .path(node, &["metadata", "annotations", "config.kubernetes.io/local-config"])

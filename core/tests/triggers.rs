@@ -296,3 +296,63 @@ fn digest_fields_can_be_overridden() {
         names(&promotions(&changed, "staging"))
     );
 }
+
+/// Property: any order of resources and of mapping keys gives the same
+/// promotions (checked over many random permutations).
+#[test]
+fn random_reorderings_never_change_promotions() {
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+    fn shuffle_keys(v: &Value, rng: &mut Rng) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut entries: Vec<(String, Value)> =
+                    m.iter().map(|(k, v)| (k.clone(), shuffle_keys(v, rng))).collect();
+                for i in (1..entries.len()).rev() {
+                    entries.swap(i, rng.below(i + 1));
+                }
+                Value::Object(entries.into_iter().collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(|x| shuffle_keys(x, rng)).collect()),
+            other => other.clone(),
+        }
+    }
+    let base = files("staging");
+    let expected = names(&promotions(&base, "staging"));
+    let docs: Vec<Value> = base
+        .values()
+        .flat_map(|text| {
+            text.split("\n---\n")
+                .map(|d| serde_yaml::from_str::<Value>(d).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for round in 0..25 {
+        let mut shuffled: Vec<Value> = docs.iter().map(|d| shuffle_keys(d, &mut rng)).collect();
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, rng.below(i + 1));
+        }
+        // Alternate block YAML and JSON text for the items.
+        let files: BTreeMap<String, String> = shuffled
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let text = if round % 2 == 0 {
+                    serde_yaml::to_string(d).unwrap()
+                } else {
+                    serde_json::to_string(d).unwrap()
+                };
+                (format!("{i:03}"), text)
+            })
+            .collect();
+        assert_eq!(names(&promotions(&files, "staging")), expected, "round {round}");
+    }
+}

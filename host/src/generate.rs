@@ -90,23 +90,36 @@ pub struct Rendered {
 impl Rendered {
     /// Rewrites "line N" of the stream in `message` as a file and line.
     pub fn locate(&self, message: &str) -> String {
-        let Some(at) = message.find("line ") else {
+        if self.files.is_empty() {
             return message.to_string();
-        };
-        let digits: String = message[at + 5..].chars().take_while(char::is_ascii_digit).collect();
-        let Ok(line) = digits.parse::<usize>() else {
-            return message.to_string();
-        };
-        match self.files.iter().rev().find(|(start, _)| *start <= line) {
-            Some((start, file)) => format!(
-                "{}{} line {}{}",
-                &message[..at],
-                file.display(),
-                line - start + 1,
-                &message[at + 5 + digits.len()..]
-            ),
-            None => message.to_string(),
         }
+        // Every "line N" of the stream becomes a line of a file; the first
+        // also names the file.
+        let mut out = String::new();
+        let mut rest = message;
+        let mut named = false;
+        while let Some(at) = rest.find("line ") {
+            let digits: String = rest[at + 5..].chars().take_while(char::is_ascii_digit).collect();
+            let found = digits.parse::<usize>().ok().and_then(|line| {
+                self.files
+                    .iter()
+                    .rev()
+                    .find(|(start, _)| *start <= line)
+                    .map(|(start, file)| (line - start + 1, file))
+            });
+            out.push_str(&rest[..at]);
+            match found {
+                Some((line, file)) if !named => {
+                    out.push_str(&format!("{} line {line}", file.display()));
+                    named = true;
+                }
+                Some((line, _)) => out.push_str(&format!("line {line}")),
+                None => out.push_str(&rest[at..at + 5 + digits.len()]),
+            }
+            rest = &rest[at + 5 + digits.len()..];
+        }
+        out.push_str(rest);
+        out
     }
 }
 
@@ -150,7 +163,13 @@ pub fn render(dir: &Path) -> Result<Rendered, Failure> {
                 )
             })?;
         if !out.status.success() {
-            return Err(usage(kustomize_error(&String::from_utf8_lossy(&out.stderr))));
+            // Paths in kustomize's message are absolute; show them relative
+            // to the application directory.
+            let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            if let Ok(abs) = dir.canonicalize() {
+                stderr = stderr.replace(&format!("{}/", abs.display()), "");
+            }
+            return Err(usage(kustomize_error(&stderr)));
         }
         let stream = String::from_utf8(out.stdout).map_err(|_| usage("kustomize printed invalid UTF-8".into()))?;
         return Ok(Rendered {
@@ -167,8 +186,13 @@ pub fn render(dir: &Path) -> Result<Rendered, Failure> {
         files: Vec::new(),
     };
     for rel in files {
-        let text =
-            std::fs::read_to_string(dir.join(&rel)).map_err(|e| usage(format!("reading {}: {e}", rel.display())))?;
+        let text = std::fs::read_to_string(dir.join(&rel)).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => usage(format!("{} is not valid UTF-8", rel.display())),
+            _ => usage(format!("reading {}: {e}", rel.display())),
+        })?;
+        // A byte order mark is fine at the start of a file, not in the
+        // middle of the concatenated stream.
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
         if text.trim().is_empty() {
             continue;
         }
@@ -206,9 +230,30 @@ fn collect(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<(
     Ok(())
 }
 
+/// The message of a kubectl (klog) error line such as
+/// `E1122 02:18:34.546505 23793 run.go:72] "command failed" err="..."`:
+/// without the timestamp and process id, and the `err` value unquoted.
+fn klog_message(line: &str) -> String {
+    let bytes = line.as_bytes();
+    let is_klog =
+        bytes.len() > 5 && matches!(bytes[0], b'E' | b'W' | b'I' | b'F') && bytes[1..5].iter().all(u8::is_ascii_digit);
+    let body = match line.find("] ") {
+        Some(i) if is_klog => &line[i + 2..],
+        _ => return line.to_string(),
+    };
+    match body.find("err=\"") {
+        Some(i) => {
+            let quoted = &body[i + 4..];
+            serde_json::from_str::<String>(quoted).unwrap_or_else(|_| quoted.trim_matches('"').to_string())
+        }
+        None => body.to_string(),
+    }
+}
+
 /// A clear message for a failed `kustomize build`.
 fn kustomize_error(stderr: &str) -> String {
-    let detail = stderr.trim().lines().last().unwrap_or_default().trim();
+    let detail = klog_message(stderr.trim().lines().last().unwrap_or_default().trim());
+    let detail = detail.as_str();
     if stderr.contains("external plugins disabled") || stderr.contains("unable to load external plugin") {
         format!(
             "the kustomization asks for a kustomize plugin or KRM function (transformers/generators/validators); \
@@ -223,5 +268,33 @@ fn kustomize_error(stderr: &str) -> String {
         )
     } else {
         format!("kustomize build failed: {detail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubectl_error_lines_lose_timestamps() {
+        let line = r#"E1122 02:18:34.546505   23793 run.go:72] "command failed" err="accumulating resources: 'missing.yaml' \"x\"""#;
+        assert_eq!(klog_message(line), "accumulating resources: 'missing.yaml' \"x\"");
+        assert_eq!(
+            klog_message("Error: plain kustomize error"),
+            "Error: plain kustomize error"
+        );
+    }
+
+    #[test]
+    fn stream_lines_map_to_files() {
+        let r = Rendered {
+            stream: String::new(),
+            files: vec![(2, PathBuf::from("a.yaml")), (10, PathBuf::from("b.yaml"))],
+        };
+        assert_eq!(
+            r.locate("key at line 12 (first at line 11)"),
+            "key at b.yaml line 3 (first at line 2)"
+        );
+        assert_eq!(r.locate("no line here"), "no line here");
     }
 }

@@ -233,6 +233,9 @@ impl Guest {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
+        // The output is copied out of the guest in one piece; it can never be
+        // larger than the guest's memory (wasmtime's default allows 128 MiB).
+        store.set_hostcall_fuel(limits.memory_bytes);
         store.set_epoch_deadline(1);
         store.epoch_deadline_trap();
 
@@ -254,12 +257,11 @@ impl Guest {
         let _ = done.send(());
         let _ = watchdog.join();
 
-        result.map_err(|e| classify(e, limits, &stderr))
+        result.map_err(|e| classify(e, limits, &String::from_utf8_lossy(&stderr.contents())))
     }
 }
 
-fn classify(e: wasmtime::Error, limits: &Limits, stderr: &MemoryOutputPipe) -> CallError {
-    let stderr_text = String::from_utf8_lossy(&stderr.contents()).into_owned();
+fn classify(e: wasmtime::Error, limits: &Limits, stderr_text: &str) -> CallError {
     let root = e.root_cause().to_string();
     if root.contains("forcing trap when growing memory") || stderr_text.contains("memory allocation of") {
         return CallError::MemoryLimit(limits.memory_bytes);
@@ -269,7 +271,7 @@ fn classify(e: wasmtime::Error, limits: &Limits, stderr: &MemoryOutputPipe) -> C
             Trap::Interrupt => CallError::Timeout(limits.timeout),
             other => CallError::Trap {
                 message: other.to_string(),
-                stderr: stderr_text,
+                stderr: stderr_text.to_string(),
             },
         };
     }
@@ -279,4 +281,47 @@ fn classify(e: wasmtime::Error, limits: &Limits, stderr: &MemoryOutputPipe) -> C
 fn deterministic_rng() -> rand::rngs::StdRng {
     use rand::SeedableRng;
     rand::rngs::StdRng::seed_from_u64(0x6b72_6d2d_7072_6f6d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guest_panic_is_a_crash_with_its_message() {
+        let limits = Limits::default();
+        let err = classify(
+            wasmtime::Error::from(Trap::UnreachableCodeReached),
+            &limits,
+            "thread '<unnamed>' panicked at core/src/lib.rs:1:1:\nboom\n",
+        );
+        assert!(matches!(err, CallError::Trap { .. }));
+        assert_eq!(
+            err.to_string(),
+            "the function crashed: wasm trap: wasm `unreachable` instruction executed: thread '<unnamed>' panicked at core/src/lib.rs:1:1: | boom"
+        );
+    }
+
+    #[test]
+    fn limits_are_named() {
+        let limits = Limits {
+            memory_bytes: 64 << 20,
+            timeout: Duration::from_millis(1500),
+        };
+        let oom = classify(
+            wasmtime::Error::from(Trap::UnreachableCodeReached),
+            &limits,
+            "memory allocation of 1048576 bytes failed\n",
+        );
+        assert!(
+            oom.to_string()
+                .starts_with("the function exceeded its memory limit of 64 MiB")
+        );
+        let timeout = classify(wasmtime::Error::from(Trap::Interrupt), &limits, "");
+        assert!(
+            timeout
+                .to_string()
+                .starts_with("the function exceeded its time limit of 1.5s")
+        );
+    }
 }

@@ -207,3 +207,33 @@ fn corrupted_cache_is_rebuilt() {
 }
 
 use std::process::Command;
+
+/// Sixteen processes started at once with an empty cache all compile,
+/// race to store the artifact, and print identical output.
+#[test]
+fn sixteen_parallel_processes_with_a_cold_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = std::fs::read(support::repo().join("examples/3scale-gitops/staging-resource-list.yaml")).unwrap();
+    let outputs: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    let out = run_with_stdin(
+                        Command::new(support::bin()).env("KRM_PROMOTE_CACHE_DIR", dir.path()),
+                        &input,
+                    );
+                    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+                    out.stdout
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(outputs.iter().all(|o| o == &outputs[0]));
+    assert!(String::from_utf8_lossy(&outputs[0]).contains("3 promotions"));
+    let files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), 1, "one artifact and no temporary files left: {files:?}");
+}

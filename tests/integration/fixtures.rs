@@ -288,3 +288,55 @@ fn round_trip_keeps_every_byte_of_the_input() {
         assert_eq!(parse(&document)["items"], parse(&input)["items"], "{name}");
     }
 }
+
+/// Native and wasm agree byte for byte on generated inputs too: mutations
+/// of the fixtures (most of them invalid), in both framings.
+#[test]
+fn native_and_wasm_agree_on_mutated_inputs() {
+    let root = support::repo().join("tests/fixtures");
+    let seeds: Vec<String> = cases(&root).into_iter().map(|c| c.input).collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n.max(1) as u64) as usize
+    };
+    let tokens = [
+        "- ",
+        ": ",
+        "\n",
+        "  ",
+        "&a ",
+        "*a",
+        "[",
+        "{",
+        "'",
+        "kind: Product\n",
+        "---\n",
+        "#",
+        "~",
+    ];
+    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {environment: staging}\n";
+    for i in 0..300 {
+        let seed = &seeds[next(seeds.len())];
+        let mut text = seed.clone();
+        let at = text.floor_char_boundary(next(text.len() + 1));
+        match next(3) {
+            0 => text.insert_str(at, tokens[next(tokens.len())]),
+            1 => text.truncate(at),
+            _ => {
+                let end = text.floor_char_boundary((at + next(50)).min(text.len()));
+                text.replace_range(at..end, "");
+            }
+        }
+        for function_config in [None, Some(config)] {
+            let host = HostContext::default();
+            let (n, w) = (
+                native(&text, function_config, &host),
+                wasm(&text, function_config, &host),
+            );
+            assert_eq!(n, w, "iteration {i}: native and wasm differ on\n{text}");
+        }
+    }
+}

@@ -11,5 +11,6 @@ mod images;
 mod kpt;
 mod kustomize;
 mod preview;
+mod reliability;
 mod support;
 mod threescale;

@@ -330,6 +330,14 @@ impl<'a> Tree<'a> {
                 ..
             }) => match pending_key.take() {
                 None => {
+                    if matches!(self.nodes[id as usize].kind, Kind::Mapping(_) | Kind::Sequence(_)) {
+                        // Kubernetes objects never use complex keys, and
+                        // nothing downstream can address them.
+                        return Err(Error::InvalidInput(format!(
+                            "unsupported complex mapping key (a mapping or list used as a key) at line {}",
+                            self.nodes[id as usize].line
+                        )));
+                    }
                     if let Kind::Scalar { value, .. } = &self.nodes[id as usize].kind {
                         let line = self.nodes[id as usize].line;
                         if let Some(first) = keys.insert(value.clone(), line) {
@@ -496,6 +504,13 @@ mod tests {
             err.to_string().contains("duplicate mapping key \"a\" at line 3"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn complex_keys_are_rejected() {
+        let err = Tree::parse("{a: 1, {b: 2}}\n").unwrap_err();
+        assert!(err.to_string().contains("unsupported complex mapping key"), "{err}");
+        assert!(Tree::parse("? [a, b]\n: 1\n").is_err());
     }
 
     #[test]

@@ -1,0 +1,192 @@
+//! A bounded, deterministic mutation fuzzer over the core's entry point.
+//!
+//! Seeds are every fixture input and example ResourceList. Each iteration
+//! mutates a seed (byte flips, YAML-significant insertions, deletions,
+//! duplications, truncation) and runs `process` in both framings, checking
+//! that it never panics, and that whatever it outputs parses again.
+//!
+//! `KRM_PROMOTE_FUZZ_SECONDS` bounds the run (default 5; CI uses 60);
+//! `KRM_PROMOTE_FUZZ_SEED` picks the random sequence. A failure prints the
+//! seed, iteration and input so it can be replayed and made a fixture.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use krm_promote_core::{Context, Framing, OutputFormat, process, yaml::Tree};
+
+/// SplitMix64: small, deterministic, good enough for mutation choices.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+    }
+}
+
+const TOKENS: &[&str] = &[
+    ":",
+    ": ",
+    "- ",
+    "\n",
+    "\n  ",
+    "  ",
+    "&a ",
+    "*a",
+    "<<: *a\n",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "'",
+    "\"",
+    "|\n",
+    ">-\n",
+    "---\n",
+    "...\n",
+    "#",
+    "!!str ",
+    "!!int ",
+    "~",
+    "null",
+    "true",
+    "0x1F",
+    "1e3",
+    "\t",
+    "\u{0}",
+    "\u{FEFF}",
+    "é",
+    "\\",
+    "%YAML 1.2\n",
+    "? ",
+    "kind: ResourceList\n",
+    "items: []\n",
+    "metadata: {}\n",
+    "apiVersion: capabilities.3scale.net/v1beta1\n",
+    "kind: Product\n",
+    "backendUsages:\n",
+    "image: ",
+    "containers:\n- image: x\n",
+];
+
+fn seeds() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root.join("tests/fixtures")).unwrap() {
+        let dir = entry.unwrap().path();
+        if let Ok(text) = std::fs::read_to_string(dir.join("input.yaml")) {
+            out.push(text);
+        }
+    }
+    for file in [
+        "examples/quickstart/resource-list.yaml",
+        "examples/3scale-gitops/staging-resource-list.yaml",
+    ] {
+        out.push(std::fs::read_to_string(root.join(file)).unwrap());
+    }
+    out.sort();
+    out
+}
+
+fn mutate(rng: &mut Rng, seed: &str) -> String {
+    let mut bytes = seed.as_bytes().to_vec();
+    for _ in 0..1 + rng.below(4) {
+        let at = rng.below(bytes.len() + 1);
+        match rng.below(6) {
+            0 if !bytes.is_empty() => {
+                let i = rng.below(bytes.len());
+                bytes[i] ^= 1 << rng.below(8);
+            }
+            1 => {
+                let token = TOKENS[rng.below(TOKENS.len())].as_bytes();
+                bytes.splice(at..at, token.iter().copied());
+            }
+            2 if at < bytes.len() => {
+                let end = (at + 1 + rng.below(40)).min(bytes.len());
+                bytes.drain(at..end);
+            }
+            3 if at < bytes.len() => {
+                let end = (at + 1 + rng.below(200)).min(bytes.len());
+                let chunk: Vec<u8> = bytes[at..end].to_vec();
+                let to = rng.below(bytes.len() + 1);
+                bytes.splice(to..to, chunk);
+            }
+            4 => bytes.truncate(at),
+            _ => {
+                // Swap two lines: reorders keys, items and indentation.
+                let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+                if lines.len() > 2 {
+                    let (i, j) = (rng.below(lines.len()), rng.below(lines.len()));
+                    let mut l: Vec<Vec<u8>> = lines.iter().map(|x| x.to_vec()).collect();
+                    l.swap(i, j);
+                    bytes = l.join(&b'\n');
+                }
+            }
+        }
+    }
+    // process() takes text: keep the input valid UTF-8 (the host rejects
+    // anything else before the function sees it).
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn check(input: &str) -> Result<(), String> {
+    for (framing, output) in [
+        (Framing::ResourceList, OutputFormat::SameAsInput),
+        (Framing::Stream, OutputFormat::SameAsInput),
+        (Framing::Stream, OutputFormat::JsonLines),
+    ] {
+        let ctx = Context {
+            framing,
+            output,
+            function_config: (framing == Framing::Stream)
+                .then(|| "kind: ConfigMap\napiVersion: v1\nmetadata: {name: x}\ndata: {environment: staging}\n".into()),
+            ..Context::resource_list()
+        };
+        let result = std::panic::catch_unwind(|| process(input, &ctx))
+            .map_err(|_| format!("panic ({framing:?}, {output:?})"))?;
+        if let Ok(out) = result
+            && output == OutputFormat::SameAsInput
+            && let Err(e) = Tree::parse(&out.document)
+        {
+            return Err(format!("output does not parse ({framing:?}): {e}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn mutated_inputs_never_panic() {
+    let seconds: u64 = std::env::var("KRM_PROMOTE_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let seed: u64 = std::env::var("KRM_PROMOTE_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x6b72_6d70);
+    let corpus = seeds();
+    assert!(corpus.len() > 20);
+    let mut rng = Rng(seed);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    std::panic::set_hook(Box::new(|_| {})); // failures are reported below, with the input
+    let mut iterations = 0u64;
+    while Instant::now() < deadline {
+        let base = &corpus[rng.below(corpus.len())];
+        let input = mutate(&mut rng, base);
+        if let Err(e) = check(&input) {
+            let _ = std::panic::take_hook();
+            panic!("seed {seed}, iteration {iterations}: {e}\n--- input ---\n{input}");
+        }
+        iterations += 1;
+    }
+    let _ = std::panic::take_hook();
+    eprintln!("fuzz: {iterations} inputs in {seconds}s, no panic (seed {seed})");
+    assert!(iterations > 0);
+}
