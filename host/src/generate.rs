@@ -199,7 +199,7 @@ pub fn render(dir: &Path) -> Result<Rendered, Failure> {
         rendered.stream.push_str("---\n");
         let first_line = rendered.stream.lines().count() + 1;
         rendered.files.push((first_line, rel));
-        rendered.stream.push_str(&text);
+        rendered.stream.push_str(text);
         if !text.ends_with('\n') {
             rendered.stream.push('\n');
         }
