@@ -250,9 +250,33 @@ fn klog_message(line: &str) -> String {
     }
 }
 
+/// The gist of kustomize's stderr: the `err` of kubectl's klog line
+/// (including its multi-line `err=<` form), else the last line.
+fn kustomize_detail(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    if let Some(i) = lines.iter().position(|l| l.trim_end().ends_with("err=<")) {
+        let inner: Vec<&str> = lines[i + 1..]
+            .iter()
+            .take_while(|l| l.trim() != ">")
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        return match inner.as_slice() {
+            [] => String::new(),
+            [one] => one.to_string(),
+            [first, .., last] => format!(
+                "{} ... {}",
+                first.trim_end_matches('`').trim(),
+                last.trim_start_matches('`').trim()
+            ),
+        };
+    }
+    klog_message(lines.iter().rev().find(|l| !l.trim().is_empty()).unwrap_or(&"").trim())
+}
+
 /// A clear message for a failed `kustomize build`.
 fn kustomize_error(stderr: &str) -> String {
-    let detail = klog_message(stderr.trim().lines().last().unwrap_or_default().trim());
+    let detail = kustomize_detail(stderr);
     let detail = detail.as_str();
     if stderr.contains("external plugins disabled") || stderr.contains("unable to load external plugin") {
         format!(

@@ -315,3 +315,35 @@ fn default_base_is_the_merge_base_with_the_upstream() {
     };
     assert_eq!(report["changed"], false);
 }
+
+/// Preview builds krm-promote's own transformer entry itself, but refuses
+/// any other function a kustomization asks for: no code from the repository.
+#[test]
+fn preview_refuses_foreign_functions() {
+    if support::tool("kubectl").is_none() {
+        return;
+    }
+    let repo = repo();
+    let root = repo.path();
+    let env = root.join("examples/3scale-gitops/environments/staging");
+    std::fs::write(
+        env.join("evil.yaml"),
+        "apiVersion: example.com/v1\nkind: Evil\nmetadata:\n  name: x\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: ./evil.sh\n",
+    )
+    .unwrap();
+    std::fs::write(env.join("evil.sh"), "#!/bin/sh\ntouch \"$(dirname \"$0\")/ran\"\n").unwrap();
+    edit(
+        root,
+        "examples/3scale-gitops/environments/staging/kustomization.yaml",
+        "  - promote.yaml\n",
+        "  - promote.yaml\n  - evil.yaml\n",
+    );
+    let out = preview(root, &["examples/3scale-gitops/environments/staging"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("never runs code from the repository"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!env.join("ran").exists());
+}

@@ -183,6 +183,27 @@ fn cases() -> Vec<Case> {
             expect: (2, "never runs code from the repository"),
         },
         Case {
+            name: "a kustomization asking for a legacy plugin",
+            function: None,
+            legacy: None,
+            generate: Some(vec![
+                ("kustomization.yaml", b"resources:\n- cm.yaml\ntransformers:\n- plugin.yaml\n".to_vec()),
+                ("cm.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n".to_vec()),
+                ("plugin.yaml", b"apiVersion: someteam.example.com/v1\nkind: ChartInflator\nmetadata:\n  name: x\n".to_vec()),
+            ]),
+            expect: (2, "never runs code from the repository"),
+        },
+        Case {
+            name: "a kustomization asking for a Helm chart",
+            function: None,
+            legacy: None,
+            generate: Some(vec![(
+                "kustomization.yaml",
+                b"helmCharts:\n- name: minecraft\n  repo: https://itzg.github.io/minecraft-server-charts\n  version: 3.1.3\n  releaseName: moria\n".to_vec(),
+            )]),
+            expect: (2, "helmCharts, which needs helm"),
+        },
+        Case {
             name: "empty input",
             function: Some(Vec::new()),
             legacy: None,
