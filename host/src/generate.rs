@@ -26,18 +26,21 @@ use crate::exit_code;
 /// The functionConfig file read from the application directory.
 pub const CONFIG_FILE: &str = "krm-promote.yaml";
 
-/// Host options that share the `KRM_PROMOTE_` prefix but are not settings.
-const HOST_OPTIONS: &[&str] = &[
-    "CACHE",
-    "CACHE_DIR",
-    "MEMORY_LIMIT",
-    "TIMEOUT",
-    "MAX_INPUT",
-    "GUEST_WASM",
-    "GUEST_RUSTFLAGS",
-    "REQUIRE_TOOLS",
-    "NO_TARGET_INSTALL",
-    "GUEST_SHA256",
+/// The settings the sidecar's own env may set, as `KRM_PROMOTE_<NAME>`
+/// (`KRM_PROMOTE_ENVIRONMENT`). Only these: the sidecar env also holds host
+/// options (`KRM_PROMOTE_CACHE_DIR`, ...) and whatever else an operator or a
+/// test harness sets, which must not turn into settings.
+const SIDECAR_SETTINGS: &[&str] = &[
+    "ENVIRONMENT",
+    "PRODUCTION_ENVIRONMENTS",
+    "TRIGGER_MODE",
+    "SOURCE_REVISION",
+    "REQUIRE_UPSTREAM",
+    "SYNC_WAVE",
+    "IMAGES",
+    "FORBID_MUTABLE_TAGS",
+    "REQUIRE_DIGEST",
+    "ALLOWED_REGISTRIES",
 ];
 
 /// A failure: exit code and one message for stderr.
@@ -62,7 +65,8 @@ pub fn context(dir: &Path, vars: &[(String, String)]) -> Result<krm::Context, Fa
         .iter()
         .filter_map(|(k, v)| {
             let name = k.strip_prefix("KRM_PROMOTE_")?;
-            (!name.is_empty() && !HOST_OPTIONS.contains(&name))
+            SIDECAR_SETTINGS
+                .contains(&name)
                 .then(|| (name.to_ascii_lowercase().replace('_', "-"), v.clone()))
         })
         .collect();
