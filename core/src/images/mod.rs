@@ -42,16 +42,19 @@ struct ImageField {
     path: String,
 }
 
-fn find_images(tree: &Tree<'_>, node: NodeId, path: &str, item: usize, out: &mut Vec<ImageField>) {
+/// Appends the image fields under `node`. `path` is a buffer holding the
+/// dotted path to `node`; it is extended and truncated in place, so no
+/// string is allocated except for the images found.
+fn find_images(tree: &Tree<'_>, node: NodeId, path: &mut String, item: usize, out: &mut Vec<ImageField>) {
     let node = tree.resolve(node);
+    let len = path.len();
     if let Some(entries) = tree.entries(node) {
         for &(k, v) in entries {
             let Some(key) = tree.scalar(k) else { continue };
-            let child = if path.is_empty() {
-                key.to_string()
-            } else {
-                format!("{path}.{key}")
-            };
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(key);
             if matches!(key, "containers" | "initContainers")
                 && let Some(list) = tree.items(v)
             {
@@ -62,16 +65,25 @@ fn find_images(tree: &Tree<'_>, node: NodeId, path: &str, item: usize, out: &mut
                         out.push(ImageField {
                             item,
                             node: tree.resolve(image),
-                            path: format!("{child}[{i}].image"),
+                            path: format!("{path}[{i}].image"),
                         });
                     }
                 }
             }
-            find_images(tree, v, &child, item, out);
+            // Scalars hold no containers: only descend into collections.
+            if tree.entries(v).is_some() || tree.items(v).is_some() {
+                find_images(tree, v, path, item, out);
+            }
+            path.truncate(len);
         }
     } else if let Some(list) = tree.items(node) {
         for (i, &child) in list.iter().enumerate() {
-            find_images(tree, child, &format!("{path}[{i}]"), item, out);
+            if tree.entries(child).is_some() || tree.items(child).is_some() {
+                use std::fmt::Write;
+                let _ = write!(path, "[{i}]");
+                find_images(tree, child, path, item, out);
+                path.truncate(len);
+            }
         }
     }
 }
@@ -189,7 +201,7 @@ pub fn run(input: &Input<'_>, config: &Config, plugin_env: &[(String, String)], 
     let mut fields = Vec::new();
     for (i, item) in input.items.iter().enumerate() {
         if item.kind != "CustomResourceDefinition" {
-            find_images(tree, item.node, "", i, &mut fields);
+            find_images(tree, item.node, &mut String::new(), i, &mut fields);
         }
     }
 

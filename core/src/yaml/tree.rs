@@ -132,12 +132,14 @@ impl Offsets {
     }
 }
 
-enum Open<'a> {
+enum Open {
     Map {
         id: NodeId,
         entries: Vec<(NodeId, NodeId)>,
         pending_key: Option<NodeId>,
-        keys: HashMap<Cow<'a, str>, u32>,
+        /// Key index, built once a mapping has many keys (small mappings
+        /// are scanned: cheaper than hashing).
+        index: Option<HashMap<String, u32>>,
     },
     Seq {
         id: NodeId,
@@ -157,7 +159,7 @@ impl<'a> Tree<'a> {
             nodes: Vec::new(),
             docs: Vec::new(),
         };
-        let mut stack: Vec<Open<'a>> = Vec::new();
+        let mut stack: Vec<Open> = Vec::new();
         let mut anchors: HashMap<usize, NodeId> = HashMap::new();
         let mut doc_start = 0usize;
         let mut doc_root: Option<NodeId> = None;
@@ -175,7 +177,7 @@ impl<'a> Tree<'a> {
             })?;
             let line = span.start.line() as u32;
             let (start, end) = pos(&span);
-            let in_flow = |stack: &Vec<Open<'a>>, tree: &Tree<'a>| match stack.last() {
+            let in_flow = |stack: &Vec<Open>, tree: &Tree<'a>| match stack.last() {
                 Some(Open::Map { id, .. }) | Some(Open::Seq { id, .. }) => tree.nodes[*id as usize].flow,
                 None => false,
             };
@@ -281,7 +283,7 @@ impl<'a> Tree<'a> {
                             id,
                             entries: Vec::new(),
                             pending_key: None,
-                            keys: HashMap::new(),
+                            index: None,
                         }
                     } else {
                         Open::Seq { id, items: Vec::new() }
@@ -319,14 +321,14 @@ impl<'a> Tree<'a> {
 
     /// Adds a finished node to the collection being built, or makes it the
     /// document's root.
-    fn attach(&mut self, stack: &mut [Open<'a>], doc_root: &mut Option<NodeId>, id: NodeId) -> Result<(), Error> {
+    fn attach(&mut self, stack: &mut [Open], doc_root: &mut Option<NodeId>, id: NodeId) -> Result<(), Error> {
         match stack.last_mut() {
             None => *doc_root = Some(id),
             Some(Open::Seq { items, .. }) => items.push(id),
             Some(Open::Map {
                 entries,
                 pending_key,
-                keys,
+                index,
                 ..
             }) => match pending_key.take() {
                 None => {
@@ -340,7 +342,27 @@ impl<'a> Tree<'a> {
                     }
                     if let Kind::Scalar { value, .. } = &self.nodes[id as usize].kind {
                         let line = self.nodes[id as usize].line;
-                        if let Some(first) = keys.insert(value.clone(), line) {
+                        let key_of = |k: NodeId| match &self.nodes[k as usize].kind {
+                            Kind::Scalar { value, .. } => Some((value.as_ref(), self.nodes[k as usize].line)),
+                            _ => None,
+                        };
+                        let first = if entries.len() < 32 && index.is_none() {
+                            entries
+                                .iter()
+                                .filter_map(|&(k, _)| key_of(k))
+                                .find(|(v, _)| v == value)
+                                .map(|(_, l)| l)
+                        } else {
+                            let index = index.get_or_insert_with(|| {
+                                entries
+                                    .iter()
+                                    .filter_map(|&(k, _)| key_of(k))
+                                    .map(|(v, l)| (v.to_string(), l))
+                                    .collect()
+                            });
+                            index.insert(value.to_string(), line)
+                        };
+                        if let Some(first) = first {
                             return Err(Error::InvalidInput(format!(
                                 "duplicate mapping key {value:?} at line {line} (first at line {first})"
                             )));
