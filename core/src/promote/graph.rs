@@ -124,6 +124,7 @@ pub struct Graph<'i> {
     /// Findings: dangling references, duplicate keys, cross-namespace use.
     pub results: Vec<KrmResult>,
     digests: Vec<Option<String>>,
+    own: Vec<std::cell::OnceCell<String>>,
 }
 
 impl<'i> Graph<'i> {
@@ -196,12 +197,14 @@ impl<'i> Graph<'i> {
             deps.push(list);
         }
         let digests = vec![None; nodes.len()];
+        let own = (0..nodes.len()).map(|_| std::cell::OnceCell::new()).collect();
         Graph {
             rules,
             nodes,
             deps,
             results,
             digests,
+            own,
         }
     }
 
@@ -210,17 +213,21 @@ impl<'i> Graph<'i> {
         &self.rules.kinds[self.nodes[i].rule]
     }
 
-    /// The digest of node `i` alone (its own fields).
+    /// The digest of node `i` alone (its own fields), computed once.
     pub fn own_digest(&self, i: usize) -> String {
-        let node = &self.nodes[i];
-        let rule = self.rule(i);
-        let content = canonical_json(&select(&node.value, &rule.fields));
-        sha256_hex([
-            b"krm-promote/node/v1".as_slice(),
-            rule.group.as_bytes(),
-            rule.kind.as_bytes(),
-            content.as_bytes(),
-        ])
+        self.own[i]
+            .get_or_init(|| {
+                let node = &self.nodes[i];
+                let rule = self.rule(i);
+                let content = canonical_json(&select(&node.value, &rule.fields));
+                sha256_hex([
+                    b"krm-promote/node/v1".as_slice(),
+                    rule.group.as_bytes(),
+                    rule.kind.as_bytes(),
+                    content.as_bytes(),
+                ])
+            })
+            .clone()
     }
 
     /// The Merkle digest of node `i`: its own fields and, recursively, its

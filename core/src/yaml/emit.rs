@@ -17,14 +17,14 @@ pub fn needs_quotes(s: &str) -> bool {
     if !super::scalar::plain_is_string(s) {
         return true;
     }
-    let lower = s.to_ascii_lowercase();
     // YAML 1.1 booleans and nulls.
-    if matches!(
-        lower.as_str(),
-        "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~"
-    ) {
+    if ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"]
+        .iter()
+        .any(|w| s.eq_ignore_ascii_case(w))
+    {
         return true;
     }
+
     let bytes = s.as_bytes();
     // YAML 1.1 numbers: digits with `_`, `:` (sexagesimal), leading `.`,
     // octal/binary/hex forms, and timestamps all start with a digit, sign or

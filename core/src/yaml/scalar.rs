@@ -80,6 +80,12 @@ fn is_special_float(s: &str) -> bool {
 
 /// Whether a plain scalar resolves to a string (not null, bool or number).
 pub fn plain_is_string(s: &str) -> bool {
+    // Fast path: nulls, booleans and numbers start with one of these.
+    match s.as_bytes().first() {
+        None => return false,
+        Some(b) if b.is_ascii_alphabetic() && !matches!(b, b'n' | b'N' | b't' | b'T' | b'f' | b'F') => return true,
+        _ => {}
+    }
     !(is_null(s) || parse_bool(s).is_some() || parse_int(s).is_some() || is_float_syntax(s) || is_special_float(s))
 }
 
