@@ -312,24 +312,9 @@ fn render(
     };
 
     let legacy = framing == krm::Framing::YamlStream;
-    for d in &output.diagnostics {
-        let show = match d.severity {
-            krm::Severity::Error => true,
-            // kustomize never shows results, so a legacy plugin prints warnings too.
-            krm::Severity::Warning => legacy,
-            krm::Severity::Info => false,
-        };
-        if show {
-            let _ = writeln!(stderr, "{}", d.message);
-        }
-    }
+    // kustomize never shows results, so a legacy plugin prints warnings too.
+    print_diagnostics(stderr, &output, legacy);
     if output.has_errors {
-        let n = output
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == krm::Severity::Error)
-            .count();
-        let _ = writeln!(stderr, "krm-promote: {n} error result{}", if n == 1 { "" } else { "s" });
         if legacy {
             return Ok(exit_code::ERROR_RESULTS);
         }
@@ -350,6 +335,29 @@ fn render(
     } else {
         exit_code::OK
     })
+}
+
+/// Prints error results (and warnings, if `warnings`) on stderr, one per
+/// line, and a count of the errors.
+fn print_diagnostics(stderr: &mut dyn Write, output: &krm::Output, warnings: bool) {
+    for d in &output.diagnostics {
+        let show = match d.severity {
+            krm::Severity::Error => true,
+            krm::Severity::Warning => warnings,
+            krm::Severity::Info => false,
+        };
+        if show {
+            let _ = writeln!(stderr, "{}", d.message);
+        }
+    }
+    if output.has_errors {
+        let n = output
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == krm::Severity::Error)
+            .count();
+        let _ = writeln!(stderr, "krm-promote: {n} error result{}", if n == 1 { "" } else { "s" });
+    }
 }
 
 /// `krm-promote generate [DIR]`.
@@ -396,18 +404,8 @@ fn generate(
             ));
         }
     };
-    for d in &output.diagnostics {
-        if d.severity != krm::Severity::Info {
-            let _ = writeln!(stderr, "{}", d.message);
-        }
-    }
+    print_diagnostics(stderr, &output, true);
     if output.has_errors {
-        let n = output
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == krm::Severity::Error)
-            .count();
-        let _ = writeln!(stderr, "krm-promote: {n} error result{}", if n == 1 { "" } else { "s" });
         return Ok(exit_code::ERROR_RESULTS);
     }
     if output.document.trim().is_empty() {
