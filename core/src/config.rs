@@ -470,21 +470,27 @@ fn boolean(value: &Value) -> Option<bool> {
     }
 }
 
-/// Image overrides: strings in `kustomize edit set image` syntax (a YAML
-/// list, or one string with one entry per line), or objects with kustomize's
-/// `images:` fields.
-fn parse_images(value: &Value, path: &str) -> Result<Vec<ImageOverride>, String> {
-    let entries: Vec<Value> = match value {
-        Value::Null => Vec::new(),
-        Value::String(s) => s
+/// The entries of a list setting: a YAML list, or (ConfigMap style) one
+/// string with one entry per line.
+fn list_entries(value: &Value, what: &str) -> Result<Vec<Value>, String> {
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) => Ok(s
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .map(|l| Value::String(l.into()))
-            .collect(),
-        Value::Array(items) => items.clone(),
-        other => return Err(format!("images must be a list, got {}", short(other))),
-    };
+            .collect()),
+        Value::Array(items) => Ok(items.clone()),
+        other => Err(format!("{what} must be a list, got {}", short(other))),
+    }
+}
+
+/// Image overrides: strings in `kustomize edit set image` syntax (a YAML
+/// list, or one string with one entry per line), or objects with kustomize's
+/// `images:` fields.
+fn parse_images(value: &Value, path: &str) -> Result<Vec<ImageOverride>, String> {
+    let entries = list_entries(value, "images")?;
     let mut out = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let source = format!("{path}[{i}]");
@@ -520,17 +526,7 @@ fn parse_images(value: &Value, path: &str) -> Result<Vec<ImageOverride>, String>
 /// Image Updater mappings: objects `{image, name, tag, spec}`, or strings
 /// `<image> name=<VAR> tag=<VAR>` / `<image> spec=<VAR>`.
 fn parse_updater(value: &Value) -> Result<Vec<UpdaterTarget>, String> {
-    let entries: Vec<Value> = match value {
-        Value::Null => Vec::new(),
-        Value::String(s) => s
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(|l| Value::String(l.into()))
-            .collect(),
-        Value::Array(items) => items.clone(),
-        other => return Err(format!("image-updater must be a list, got {}", short(other))),
-    };
+    let entries = list_entries(value, "image-updater")?;
     entries
         .iter()
         .enumerate()
