@@ -326,12 +326,17 @@ pub fn load(tree: Option<(&Tree<'_>, NodeId)>, settings: &[(String, String)]) ->
     (config, results)
 }
 
+/// Whether `key` (ConfigMap spelling) is a setting krm-promote knows.
+pub fn is_known_setting(key: &str) -> bool {
+    KEYS.iter().any(|k| k.config_map == key)
+}
+
 /// Validates settings passed by the host (e.g. from Argo CD parameters).
 /// Returns an error result for each unknown key.
 pub fn check_settings(settings: &[(String, String)]) -> Vec<KrmResult> {
     settings
         .iter()
-        .filter(|(k, _)| !KEYS.iter().any(|key| key.config_map == k))
+        .filter(|(k, _)| !is_known_setting(k))
         .map(|(k, _)| {
             KrmResult::new(
                 Severity::Error,

@@ -130,11 +130,7 @@ pub fn process(input: &str, ctx: &Context) -> Result<Output, Error> {
     let known: Vec<(String, String)> = ctx
         .settings
         .iter()
-        .filter(|(k, _)| {
-            results
-                .iter()
-                .all(|r| r.field.as_ref().is_none_or(|f| f.path != format!("settings.{k}")))
-        })
+        .filter(|(k, _)| config::is_known_setting(k))
         .cloned()
         .collect();
     let (config, config_results) = config::load(config_node, &known);

@@ -185,6 +185,7 @@ pub fn render(dir: &Path) -> Result<Rendered, Failure> {
     let mut files = Vec::new();
     collect(dir, dir, &mut files).map_err(|e| usage(format!("reading {}: {e}", dir.display())))?;
     files.sort();
+    let mut lines = 0usize;
     let mut rendered = Rendered {
         stream: String::new(),
         files: Vec::new(),
@@ -200,12 +201,16 @@ pub fn render(dir: &Path) -> Result<Rendered, Failure> {
         if text.trim().is_empty() {
             continue;
         }
+        // Count lines as they are appended (counting the whole stream per
+        // file would be quadratic in the number of files).
         rendered.stream.push_str("---\n");
-        let first_line = rendered.stream.lines().count() + 1;
-        rendered.files.push((first_line, rel));
+        lines += 1;
+        rendered.files.push((lines + 1, rel));
         rendered.stream.push_str(text);
+        lines += text.matches('\n').count();
         if !text.ends_with('\n') {
             rendered.stream.push('\n');
+            lines += 1;
         }
     }
     Ok(rendered)
