@@ -48,7 +48,12 @@ fn resource_list(files: &BTreeMap<String, String>, config: &str) -> String {
 
 /// Product name -> generated ProxyConfigPromote, read back with serde_yaml.
 fn promotions(files: &BTreeMap<String, String>, env: &str) -> BTreeMap<String, Value> {
-    let input = resource_list(files, &format!("    environment: {env}\n"));
+    promotions_with(files, &format!("    environment: {env}\n"))
+}
+
+/// The same with `config` as the ConfigMap's `data` lines.
+fn promotions_with(files: &BTreeMap<String, String>, config: &str) -> BTreeMap<String, Value> {
+    let input = resource_list(files, config);
     let out = process(&input, &Context::resource_list()).unwrap();
     assert!(!out.has_errors, "{:#?}", out.results);
     let doc: Value = serde_yaml::from_str(&out.document).unwrap();
@@ -278,17 +283,10 @@ fn digest_fields_can_be_overridden() {
         "allow_origin: https://example.com",
     );
     let run = |files: &BTreeMap<String, String>| {
-        let config = "    environment: staging\n    product-fields: spec.mappingRules, spec.backendUsages\n";
-        let out = process(&resource_list(files, config), &Context::resource_list()).unwrap();
-        assert!(!out.has_errors, "{:#?}", out.results);
-        let doc: Value = serde_yaml::from_str(&out.document).unwrap();
-        doc["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|i| i["kind"] == "ProxyConfigPromote")
-            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
-            .collect::<Vec<_>>()
+        names(&promotions_with(
+            files,
+            "    environment: staging\n    product-fields: spec.mappingRules, spec.backendUsages\n",
+        ))
     };
     assert_eq!(run(&base), run(&changed));
     assert_ne!(

@@ -14,11 +14,8 @@ fn example_copy(dir: &Path) -> std::path::PathBuf {
 /// `kpt` with krm-promote on PATH (the Kptfile names it by bare name).
 fn kpt(kpt: &Path, cwd: &Path) -> Command {
     let mut cmd = Command::new(kpt);
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs = vec![support::bin().parent().unwrap().to_path_buf()];
-    dirs.extend(std::env::split_paths(&path));
     cmd.current_dir(cwd)
-        .env("PATH", std::env::join_paths(dirs).unwrap())
+        .env("PATH", support::path_with(support::bin().parent().unwrap()))
         .env("KRM_PROMOTE_CACHE_DIR", support::cache_dir());
     cmd
 }

@@ -74,14 +74,7 @@ fn legacy_exec_plugin_with_enable_alpha_plugins() {
 fn krm_function_pipeline_via_container_runtime_stand_in() {
     let Some(kubectl) = kubectl() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let shim_dir = tmp.path().join("shim");
-    std::fs::create_dir_all(&shim_dir).unwrap();
-    let shim = shim_dir.join("docker");
-    // kustomize runs `docker run --rm -i ... <image>`; ignore the docker
-    // arguments and run the function with the same stdin/stdout/stderr.
-    std::fs::write(&shim, "#!/bin/sh\nexec \"$KRM_FN_EXEC\"\n").unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&shim).unwrap().permissions(), 0o755);
-    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let shim_dir = support::docker_shim(tmp.path());
 
     let example = support::repo().join("examples/quickstart");
     let base = example.join("package");
@@ -104,10 +97,7 @@ fn krm_function_pipeline_via_container_runtime_stand_in() {
         "resources:\n- deployment.yaml\n- service.yaml\ntransformers:\n- promote.yaml\n",
     )
     .unwrap();
-    let path = std::env::join_paths(
-        std::iter::once(shim_dir.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-    )
-    .unwrap();
+    let path = support::path_with(&shim_dir);
     let run = || {
         Command::new(&kubectl)
             .args(["kustomize", "--enable-alpha-plugins"])

@@ -124,3 +124,22 @@ pub fn snapshot(dir: &Path) -> Vec<(String, String)> {
 pub fn bless() -> bool {
     std::env::var_os("BLESS").is_some_and(|v| v != "0")
 }
+
+/// `PATH` with `dir` first.
+pub fn path_with(dir: &Path) -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path))).unwrap()
+}
+
+/// Writes a stand-in `docker` into `dir/shim` and returns that directory.
+/// kustomize's container runtime runs `docker run --rm -i ... <image>`; the
+/// stand-in ignores docker's arguments and runs `$KRM_FN_EXEC` with the same
+/// stdin, stdout and stderr (the build machines have no container engine).
+pub fn docker_shim(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let shim = dir.join("shim");
+    std::fs::create_dir_all(&shim).unwrap();
+    std::fs::write(shim.join("docker"), "#!/bin/sh\nexec \"$KRM_FN_EXEC\"\n").unwrap();
+    std::fs::set_permissions(shim.join("docker"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    shim
+}

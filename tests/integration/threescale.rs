@@ -13,11 +13,6 @@ fn example_copy(dir: &Path) -> PathBuf {
     repo
 }
 
-fn path_with(dir: &Path) -> std::ffi::OsString {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path))).unwrap()
-}
-
 /// Promotion files written by `kpt fn render`: file name -> promotion name.
 fn promotion_files(env_dir: &Path) -> BTreeMap<String, String> {
     snapshot(env_dir)
@@ -42,7 +37,7 @@ fn kpt_render_promotes_and_repromotes_only_dependents() {
         let out = Command::new(&kpt)
             .args(["fn", "render", "--allow-exec", "--truncate-output=false"])
             .arg(&staging)
-            .env("PATH", path_with(support::bin().parent().unwrap()))
+            .env("PATH", support::path_with(support::bin().parent().unwrap()))
             .env("KRM_PROMOTE_CACHE_DIR", support::cache_dir())
             .output()
             .unwrap();
@@ -120,14 +115,7 @@ fn kustomize_builds_each_environment_with_promotions() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let repo = example_copy(tmp.path());
-    let shim_dir = tmp.path().join("shim");
-    std::fs::create_dir_all(&shim_dir).unwrap();
-    std::fs::write(shim_dir.join("docker"), "#!/bin/sh\nexec \"$KRM_FN_EXEC\"\n").unwrap();
-    std::fs::set_permissions(
-        shim_dir.join("docker"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let shim_dir = support::docker_shim(tmp.path());
 
     for (env, production) in [("staging", false), ("production", true)] {
         let dir = repo.join("environments").join(env);
@@ -143,7 +131,7 @@ fn kustomize_builds_each_environment_with_promotions() {
         let out = Command::new(&kubectl)
             .args(["kustomize", "--enable-alpha-plugins"])
             .arg(&dir)
-            .env("PATH", path_with(&shim_dir))
+            .env("PATH", support::path_with(&shim_dir))
             .env("KRM_FN_EXEC", support::bin())
             .env("KRM_PROMOTE_CACHE_DIR", support::cache_dir())
             .output()
