@@ -1,8 +1,12 @@
-//! An on-disk cache of the compiled component.
+//! Where the compiled component comes from: the artifact `build.rs`
+//! embedded, else an on-disk cache.
 //!
-//! Compiling the component with Cranelift takes ~200 ms; loading a compiled
-//! artifact takes under a millisecond. The first run on a machine compiles
-//! and stores the artifact; later runs load it.
+//! Compiling the component with Cranelift takes ~250 ms; loading a compiled
+//! artifact takes about a millisecond. The binary embeds an artifact
+//! compiled at build time; wasmtime refuses it when it does not fit the
+//! machine (the build machine's CPU had features this one lacks, say), and
+//! then the disk cache takes over: the first run on the machine compiles
+//! and stores the artifact, later runs load it.
 //!
 //! - **Keyed** by the SHA-256 of the embedded component and wasmtime's
 //!   compatibility hash of the engine configuration, so a new guest or a
@@ -57,6 +61,29 @@ impl CacheMode {
     }
 }
 
+/// How the runtime obtains the compiled component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loader {
+    /// Try the artifact embedded at build time first.
+    /// `KRM_PROMOTE_PRECOMPILED=off` turns it off (troubleshooting).
+    pub precompiled: bool,
+    /// The on-disk cache, used when the embedded artifact is missing or
+    /// refused.
+    pub cache: CacheMode,
+}
+
+impl Loader {
+    /// Reads `KRM_PROMOTE_PRECOMPILED` and the cache variables
+    /// ([`CacheMode::from_env`]).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Loader {
+        let precompiled = !get("KRM_PROMOTE_PRECOMPILED").is_some_and(|v| v == "off" || v == "0" || v == "false");
+        Loader {
+            precompiled,
+            cache: CacheMode::from_env(get),
+        }
+    }
+}
+
 const MAGIC: &[u8; 8] = b"KRMPCW01";
 
 /// The cache file name for this component and engine.
@@ -67,9 +94,28 @@ pub fn artifact_name(engine: &Engine, guest_sha256: &str) -> String {
     format!("guest-{}-{engine_hash:016x}.cwasm", &guest_sha256[..16])
 }
 
-/// Returns the compiled component: from the cache if a valid artifact is
-/// there, else compiled now (and stored, if the cache is usable).
-pub fn load_component(engine: &Engine, wasm: &[u8], guest_sha256: &str, mode: &CacheMode) -> anyhow::Result<Component> {
+/// Returns the compiled component: `precompiled` if it is not empty and
+/// wasmtime accepts it for `engine`, else from the cache if a valid artifact
+/// is there, else compiled now (and stored, if the cache is usable).
+pub fn load_component(
+    engine: &Engine,
+    wasm: &[u8],
+    precompiled: &[u8],
+    guest_sha256: &str,
+    mode: &CacheMode,
+) -> anyhow::Result<Component> {
+    if !precompiled.is_empty() {
+        // SAFETY: `precompiled` is `GUEST_CWASM`, produced by this crate's
+        // build script with `Engine::precompile_component` and compiled into
+        // the binary, so it is exactly what wasmtime wrote. wasmtime checks
+        // its version, the engine settings and the CPU features, and returns
+        // an error (never loads it) when they do not match.
+        #[allow(unsafe_code, reason = "loading wasmtime's own build-time artifact")]
+        let component = unsafe { Component::deserialize(engine, precompiled) };
+        if let Ok(component) = component {
+            return Ok(component);
+        }
+    }
     let CacheMode::Dir(dir) = mode else {
         return compile(engine, wasm);
     };

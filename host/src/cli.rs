@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::bindings::exports::krm_promote::function::krm;
-use crate::cache::CacheMode;
+use crate::cache::{CacheMode, Loader};
 use crate::exit_code;
 use crate::runtime::{Guest, Limits};
 
@@ -36,7 +36,8 @@ OPTIONS:
     --memory-limit MIB   cap on the function's memory [env KRM_PROMOTE_MEMORY_LIMIT, default 2048]
     --timeout SECONDS    cap on the function's run time [env KRM_PROMOTE_TIMEOUT, default 60]
     --max-input MIB      largest input accepted [env KRM_PROMOTE_MAX_INPUT, default 512]
-    --no-cache           compile the function in memory; write no cache [env KRM_PROMOTE_CACHE=off]
+    --no-cache           write no compiled-function cache: use the built-in compiled function or
+                         compile it in memory [env KRM_PROMOTE_CACHE=off]
 
 FUNCTION CONFIG (ResourceList.functionConfig, or the legacy plugin's CONFIG_FILE):
     apiVersion: fn.krm-promote.dev/v1alpha1
@@ -56,8 +57,10 @@ EXIT CODES:
     3  the function crashed or hit its memory or time limit; stdout is empty
 
 ENVIRONMENT:
-    KRM_PROMOTE_CACHE_DIR   where the compiled function is cached
+    KRM_PROMOTE_CACHE_DIR   where the compiled function is cached when the built-in compiled
+                            function does not fit this machine
                             [default $XDG_CACHE_HOME/krm-promote or ~/.cache/krm-promote]
+    KRM_PROMOTE_PRECOMPILED=off  ignore the built-in compiled function (troubleshooting)
 ";
 
 /// What the command line asks for.
@@ -88,8 +91,8 @@ pub struct Options {
     pub limits: Limits,
     /// Largest input accepted, in bytes.
     pub max_input: usize,
-    /// Compiled-component cache.
-    pub cache: CacheMode,
+    /// Where the compiled component comes from.
+    pub cache: Loader,
 }
 
 fn mib(value: &str, what: &str) -> Result<usize, String> {
@@ -116,7 +119,7 @@ pub fn parse(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> Result<
         mode: Mode::Function,
         limits: Limits::default(),
         max_input: 512 << 20,
-        cache: CacheMode::from_env(env),
+        cache: Loader::from_env(env),
     };
     if let Some(v) = env("KRM_PROMOTE_MEMORY_LIMIT") {
         options.limits.memory_bytes = mib(&v, "KRM_PROMOTE_MEMORY_LIMIT")?;
@@ -188,7 +191,7 @@ pub fn parse(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> Result<
             "--memory-limit" => options.limits.memory_bytes = mib(&value("--memory-limit")?, "--memory-limit")?,
             "--timeout" => options.limits.timeout = seconds(&value("--timeout")?, "--timeout")?,
             "--max-input" => options.max_input = mib(&value("--max-input")?, "--max-input")?,
-            "--no-cache" => options.cache = CacheMode::Off,
+            "--no-cache" => options.cache.cache = CacheMode::Off,
             other if other.starts_with('-') => return Err(format!("unknown option {other:?}")),
             other => match &mut options.mode {
                 Mode::Preview(request) => request.paths.push(PathBuf::from(other)),

@@ -9,6 +9,7 @@
 pub mod argocd;
 pub mod cache;
 pub mod cli;
+pub mod engine_config;
 pub mod exit_code;
 pub mod generate;
 pub mod preview;

@@ -15,12 +15,16 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, 
 
 use crate::bindings::exports::krm_promote::function::krm;
 use crate::bindings::{KrmPromote, KrmPromotePre};
-use crate::cache::{self, CacheMode};
+use crate::cache::{self, Loader};
+use crate::engine_config::engine_config;
 
 /// The component embedded at build time.
 pub const GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.wasm"));
 /// SHA-256 of [`GUEST_WASM`], computed at build time.
 pub const GUEST_SHA256: &str = env!("KRM_PROMOTE_GUEST_SHA256");
+/// [`GUEST_WASM`] compiled to native code by `build.rs` for the build
+/// machine with [`engine_config`]; empty when the build skipped it.
+pub const GUEST_CWASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.cwasm"));
 
 /// Caps for one call into the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,18 +139,19 @@ pub struct Guest {
 const STDERR_CAP: usize = 64 << 10;
 
 impl Guest {
-    /// The engine configuration; the cache key depends on it.
+    /// The engine ([`engine_config`]); artifacts and the cache key depend
+    /// on its configuration.
     pub fn engine() -> anyhow::Result<Engine> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
+        let config: Config = engine_config();
         Ok(Engine::new(&config)?)
     }
 
-    /// Loads the embedded component, from the compiled-artifact cache when
-    /// possible.
-    pub fn load(mode: &CacheMode) -> anyhow::Result<Guest> {
+    /// Loads the embedded component: the build-time artifact when it fits
+    /// this machine, else the compiled-artifact cache, else compiles it.
+    pub fn load(loader: &Loader) -> anyhow::Result<Guest> {
         let engine = Self::engine()?;
-        let component = cache::load_component(&engine, GUEST_WASM, GUEST_SHA256, mode)?;
+        let precompiled = if loader.precompiled { GUEST_CWASM } else { &[] };
+        let component = cache::load_component(&engine, GUEST_WASM, precompiled, GUEST_SHA256, &loader.cache)?;
         Self::from_component(engine, &component)
     }
 
@@ -205,12 +210,26 @@ impl Guest {
         })
     }
 
-    /// Instantiates the component in a fresh, capped store and runs `f`.
-    fn run<T>(
-        &self,
-        limits: &Limits,
-        f: impl FnOnce(&mut Store<State>, &KrmPromote) -> wasmtime::Result<T>,
-    ) -> Result<T, CallError> {
+    /// Instantiates the component once for several calls (benchmarks; the
+    /// binary uses a fresh instance per call, so no state can leak from one
+    /// render into the next). Caps apply to the instance's whole life; the
+    /// time limit is not enforced (no watchdog runs).
+    pub fn instance(&self, limits: &Limits) -> Result<Instance, CallError> {
+        let (mut store, stderr) = self.store(limits);
+        store.set_epoch_deadline(1);
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(e, limits, &String::from_utf8_lossy(&stderr.contents())))?;
+        Ok(Instance {
+            store,
+            bindings,
+            limits: *limits,
+            stderr,
+        })
+    }
+
+    fn store(&self, limits: &Limits) -> (Store<State>, MemoryOutputPipe) {
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
         let wasi = WasiCtxBuilder::new()
             .stderr(stderr.clone())
@@ -236,6 +255,16 @@ impl Guest {
         // The output is copied out of the guest in one piece; it can never be
         // larger than the guest's memory (wasmtime's default allows 128 MiB).
         store.set_hostcall_fuel(limits.memory_bytes);
+        (store, stderr)
+    }
+
+    /// Instantiates the component in a fresh, capped store and runs `f`.
+    fn run<T>(
+        &self,
+        limits: &Limits,
+        f: impl FnOnce(&mut Store<State>, &KrmPromote) -> wasmtime::Result<T>,
+    ) -> Result<T, CallError> {
+        let (mut store, stderr) = self.store(limits);
         store.set_epoch_deadline(1);
         store.epoch_deadline_trap();
 
@@ -258,6 +287,25 @@ impl Guest {
         let _ = watchdog.join();
 
         result.map_err(|e| classify(e, limits, &String::from_utf8_lossy(&stderr.contents())))
+    }
+}
+
+/// One instance of the component kept for several calls
+/// ([`Guest::instance`]).
+pub struct Instance {
+    store: Store<State>,
+    bindings: KrmPromote,
+    limits: Limits,
+    stderr: MemoryOutputPipe,
+}
+
+impl Instance {
+    /// Runs the function in this instance.
+    pub fn call(&mut self, input: &str, context: &krm::Context) -> Result<Result<krm::Output, krm::Error>, CallError> {
+        self.bindings
+            .krm_promote_function_krm()
+            .call_process(&mut self.store, input, context)
+            .map_err(|e| classify(e, &self.limits, &String::from_utf8_lossy(&self.stderr.contents())))
     }
 }
 

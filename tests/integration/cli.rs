@@ -173,6 +173,38 @@ fn legacy_plugin_mode_reads_the_config_file_and_writes_a_stream() {
     );
 }
 
+/// The binary loads the component compiled at build time: a run with an
+/// empty cache directory writes nothing there, and gives the same output as
+/// a run that ignores the built-in artifact and compiles (and caches) it.
+#[test]
+fn the_built_in_compiled_component_is_used() {
+    assert!(
+        !krm_promote_host::runtime::GUEST_CWASM.is_empty(),
+        "build.rs precompiles the component for a native build"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("kpt-fn-source");
+    let built_in = run_with_stdin(
+        Command::new(support::bin()).env("KRM_PROMOTE_CACHE_DIR", dir.path()),
+        &input,
+    );
+    assert_eq!(built_in.status.code(), Some(0), "{}", describe(&built_in));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing was cached");
+    let compiled = run_with_stdin(
+        Command::new(support::bin())
+            .env("KRM_PROMOTE_CACHE_DIR", dir.path())
+            .env("KRM_PROMOTE_PRECOMPILED", "off"),
+        &input,
+    );
+    assert_eq!(compiled.status.code(), Some(0), "{}", describe(&compiled));
+    assert_eq!(compiled.stdout, built_in.stdout);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "the fallback cached its artifact"
+    );
+}
+
 /// A damaged cache artifact is detected and replaced, never loaded.
 #[test]
 fn corrupted_cache_is_rebuilt() {
@@ -180,7 +212,9 @@ fn corrupted_cache_is_rebuilt() {
     let input = fixture("kpt-fn-source");
     let run = || {
         let out = run_with_stdin(
-            Command::new(support::bin()).env("KRM_PROMOTE_CACHE_DIR", dir.path()),
+            Command::new(support::bin())
+                .env("KRM_PROMOTE_CACHE_DIR", dir.path())
+                .env("KRM_PROMOTE_PRECOMPILED", "off"),
             &input,
         );
         assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
@@ -208,8 +242,9 @@ fn corrupted_cache_is_rebuilt() {
 
 use std::process::Command;
 
-/// Sixteen processes started at once with an empty cache all compile,
-/// race to store the artifact, and print identical output.
+/// Sixteen processes started at once with an empty cache (and the built-in
+/// artifact ignored) all compile, race to store the artifact, and print
+/// identical output.
 #[test]
 fn sixteen_parallel_processes_with_a_cold_cache() {
     let dir = tempfile::tempdir().unwrap();
@@ -219,7 +254,9 @@ fn sixteen_parallel_processes_with_a_cold_cache() {
             .map(|_| {
                 s.spawn(|| {
                     let out = run_with_stdin(
-                        Command::new(support::bin()).env("KRM_PROMOTE_CACHE_DIR", dir.path()),
+                        Command::new(support::bin())
+                            .env("KRM_PROMOTE_CACHE_DIR", dir.path())
+                            .env("KRM_PROMOTE_PRECOMPILED", "off"),
                         &input,
                     );
                     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));

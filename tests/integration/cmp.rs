@@ -337,6 +337,8 @@ struct Sidecar {
     base: tempfile::TempDir,
     cache: PathBuf,
     repo: PathBuf,
+    /// Extra sidecar environment.
+    env: Vec<(String, String)>,
 }
 
 impl Sidecar {
@@ -347,6 +349,7 @@ impl Sidecar {
             base: tempfile::tempdir().unwrap(),
             cache,
             repo: support::repo(),
+            env: Vec::new(),
         }
     }
 
@@ -355,7 +358,7 @@ impl Sidecar {
         if let Some(kubectl) = support::tool("kubectl") {
             path.push(kubectl.parent().unwrap().to_path_buf());
         }
-        vec![
+        let mut env = vec![
             (
                 "PATH".into(),
                 std::env::join_paths(path).unwrap().into_string().unwrap(),
@@ -363,7 +366,9 @@ impl Sidecar {
             // argocd's HOME in the sidecar; not writable here either.
             ("HOME".into(), "/nonexistent".into()),
             ("KRM_PROMOTE_CACHE_DIR".into(), self.cache.display().to_string()),
-        ]
+        ];
+        env.extend(self.env.iter().cloned());
+        env
     }
 
     /// Materialises the repository for one request: `self.repo` (by
@@ -595,8 +600,8 @@ fn images(manifests: &[Value]) -> Vec<String> {
         .flat_map(|k| {
             d["spec"]["template"]["spec"][*k]
                 .as_array()
-                .unwrap()
-                .iter()
+                .into_iter()
+                .flatten()
                 .map(|c| c["image"].as_str().unwrap().to_string())
         })
         .collect()
@@ -850,7 +855,9 @@ fn parameters_announce_current_values() {
     assert_eq!(announced[1]["collectionType"], "array");
 }
 
-/// Eight concurrent renders with a cold cache give identical output.
+/// Eight concurrent renders with a cold cache (the built-in compiled
+/// component ignored, as on a machine it does not fit) give identical
+/// output.
 #[test]
 fn parallel_generate_with_a_cold_cache_is_identical() {
     if support::tool("kubectl").is_none() {
@@ -859,7 +866,8 @@ fn parallel_generate_with_a_cold_cache_is_identical() {
     let apps = example_apps();
     let app = find_app(&apps, "threescale-staging").clone();
     let cache = tempfile::tempdir().unwrap();
-    let sidecar = Sidecar::new(cache.path().join("cold"));
+    let mut sidecar = Sidecar::new(cache.path().join("cold"));
+    sidecar.env.push(("KRM_PROMOTE_PRECOMPILED".into(), "off".into()));
     let outputs: Vec<Vec<Value>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8).map(|_| s.spawn(|| sidecar.generate(&app).unwrap())).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -871,4 +879,135 @@ fn parallel_generate_with_a_cold_cache_is_identical() {
         .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "cwasm"))
         .count();
     assert_eq!(artifacts, 1, "one cached artifact, no leftovers from racing writers");
+}
+
+/// Directories under `root` matching a git-generator path pattern
+/// (`*` matches one path segment, as in Argo CD's `directories[].path`),
+/// relative to `root`, sorted.
+fn glob_dirs(root: &Path, pattern: &str) -> Vec<String> {
+    let mut found = vec![String::new()];
+    for segment in pattern.split('/') {
+        let mut next = Vec::new();
+        for prefix in &found {
+            let dir = root.join(prefix);
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| segment == "*" || n == segment)
+                .collect();
+            names.sort();
+            for name in names {
+                next.push(if prefix.is_empty() {
+                    name
+                } else {
+                    format!("{prefix}/{name}")
+                });
+            }
+        }
+        found = next;
+    }
+    found
+}
+
+/// The platform example's ApplicationSet (a git directory generator over
+/// `values/*/*/*`) expanded as Argo CD expands it: every generated
+/// Application renders through the plugin into its environment's namespace,
+/// with its environment's image tag, one promotion per API product
+/// (production-flagged only in prod), and only kinds its team's AppProject
+/// allows, in namespaces the project allows.
+#[test]
+fn platform_application_set_renders_every_application() {
+    if support::tool("kubectl").is_none() {
+        return;
+    }
+    let root = support::repo().join("examples/platform-gitops");
+    let set: Value = serde_json::to_value(
+        serde_yaml::from_str::<serde_yaml::Value>(
+            &std::fs::read_to_string(root.join("argocd/applications/platform.yaml")).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(set["kind"], "ApplicationSet");
+    let pattern = set["spec"]["generators"][0]["git"]["directories"][0]["path"]
+        .as_str()
+        .unwrap();
+    let dirs = glob_dirs(&root, pattern);
+    assert_eq!(dirs.len(), 8 * 3, "8 applications in 3 environments: {dirs:?}");
+
+    let sidecar = Sidecar::new(support::cache_dir());
+    let mut promotions = 0;
+    for dir in &dirs {
+        let segments: Vec<&str> = dir.split('/').collect();
+        let (env, team, name) = (segments[1], segments[2], segments[3]);
+        let mut template = serde_json::to_string(&set["spec"]["template"]).unwrap();
+        for (i, s) in segments.iter().enumerate() {
+            template = template.replace(&format!("{{{{index .path.segments {i}}}}}"), s);
+        }
+        template = template.replace("{{.path.path}}", dir);
+        assert!(!template.contains("{{"), "unexpanded template: {template}");
+        let manifest: Value = serde_json::from_str(&template).unwrap();
+        assert_eq!(manifest["metadata"]["name"], format!("{name}-{env}"));
+        let mut app = app_from_manifest(&manifest);
+        app.path = format!("examples/platform-gitops/{}", app.path);
+        let project_name = manifest["spec"]["project"].as_str().unwrap();
+        let project: Value = serde_json::to_value(
+            serde_yaml::from_str::<serde_yaml::Value>(
+                &std::fs::read_to_string(root.join(format!("argocd/projects/{project_name}.yaml"))).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+
+        let out = sidecar.generate(&app).unwrap_or_else(|e| panic!("{}: {e}", app.name));
+        let namespace = format!("{team}-{env}");
+        assert_eq!(app.dest_namespace, namespace);
+        assert!(
+            project["spec"]["destinations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["namespace"] == namespace.as_str()),
+            "{}: project {project_name} does not allow namespace {namespace}",
+            app.name
+        );
+        let allowed = project["spec"]["namespaceResourceWhitelist"].as_array().unwrap();
+        for d in &out {
+            assert_eq!(d["metadata"]["namespace"], namespace.as_str(), "{}: {d}", app.name);
+            let group = d["apiVersion"]
+                .as_str()
+                .unwrap()
+                .rsplit_once('/')
+                .map_or("", |(g, _)| g);
+            assert!(
+                allowed.iter().any(|a| a["group"] == group && a["kind"] == d["kind"]),
+                "{}: project {project_name} does not allow {group}/{}",
+                app.name,
+                d["kind"]
+            );
+        }
+        let config = std::fs::read_to_string(root.join(dir).join("krm-promote.yaml")).unwrap();
+        let pinned = config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("- ghcr.io/"))
+            .map(|i| format!("ghcr.io/{i}"))
+            .unwrap();
+        assert_eq!(images(&out)[0], pinned, "{}", app.name);
+        let counts = kinds(&out);
+        let products = counts.get("Product").copied().unwrap_or(0);
+        assert_eq!(
+            counts.get("ProxyConfigPromote").copied().unwrap_or(0),
+            products,
+            "{}",
+            app.name
+        );
+        for pcp in out.iter().filter(|d| d["kind"] == "ProxyConfigPromote") {
+            assert_eq!(pcp["spec"]["production"], json!(env == "prod"), "{}", app.name);
+            assert_eq!(pcp["spec"]["productCRName"], name, "{}", app.name);
+            promotions += 1;
+        }
+    }
+    assert_eq!(promotions, 2 * 3, "two API applications in three environments");
 }

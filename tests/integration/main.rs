@@ -10,6 +10,7 @@ mod fixtures;
 mod images;
 mod kpt;
 mod kustomize;
+mod platform;
 mod preview;
 mod reliability;
 mod support;

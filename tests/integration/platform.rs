@@ -1,0 +1,83 @@
+//! The platform-gitops example is what its generator writes: the committed
+//! tree is compared with a fresh run, file by file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use crate::support;
+
+fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for top in ["apps", "values", "argocd"] {
+        walk(root, &root.join(top), &mut out);
+    }
+    out
+}
+
+/// `generate.sh` with its defaults reproduces the committed example.
+#[test]
+fn committed_example_is_the_generator_output() {
+    let example = support::repo().join("examples/platform-gitops");
+    let dest = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(example.join("generate.sh"))
+        .arg(dest.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let generated = files(dest.path());
+    let committed = files(&example);
+    let names = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        names(&committed),
+        names(&generated),
+        "run examples/platform-gitops/generate.sh to refresh the example"
+    );
+    for (name, bytes) in &generated {
+        assert!(
+            committed[name] == *bytes,
+            "{name} differs from the generator's output; run examples/platform-gitops/generate.sh"
+        );
+    }
+}
+
+/// Larger organisations: the generator scales and validates its argument.
+#[test]
+fn generator_writes_the_requested_number_of_applications() {
+    let script = support::repo().join("examples/platform-gitops/generate.sh");
+    let dest = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(["--apps", "40"])
+        .arg(dest.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let count = |env: &str| {
+        std::fs::read_dir(dest.path().join("values").join(env))
+            .unwrap()
+            .map(|team| std::fs::read_dir(team.unwrap().path()).unwrap().count())
+            .sum::<usize>()
+    };
+    assert_eq!([count("dev"), count("staging"), count("prod")], [40, 40, 40]);
+    let bad = Command::new("bash")
+        .arg(&script)
+        .args(["--apps", "many"])
+        .arg(dest.path())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--apps needs a number"));
+}
