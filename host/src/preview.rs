@@ -203,6 +203,146 @@ fn render_dir(guest: &Guest, dir: &Path, limits: &Limits) -> Result<Option<Strin
     Ok(Some(output.document))
 }
 
+/// Maps `f` over `items` on up to one thread per core; results keep the
+/// order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    results.lock().expect("no thread panics holding the lock")[i] = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("no thread panicked")
+        .into_iter()
+        .map(|r| r.expect("every item was mapped"))
+        .collect()
+}
+
+/// Whether every file a render of `rel` can read is the same in both trees,
+/// so that rendering it twice cannot show a difference.
+///
+/// kustomize (with its default load restrictor, which `generate` keeps)
+/// reads files only inside a kustomization's own directory tree; it leaves
+/// that tree only through directory references (`resources`, `components`),
+/// which are then restricted to their own trees. The inputs of `rel` are
+/// therefore the files under `rel` plus, recursively, the files under every
+/// directory a kustomization in those trees names with a `..` path. Any
+/// word in a kustomization that looks like such a path counts (a superset
+/// is safe: it only means rendering more). Anything that cannot be known
+/// this way makes the answer "no": a remote reference (a URL or `git@`), a
+/// symbolic link, a path leaving the repository, an unreadable file.
+fn inputs_unchanged(base_tree: &Path, head_tree: &Path, rel: &Path) -> bool {
+    let (Some(base), Some(head)) = (render_inputs(base_tree, rel), render_inputs(head_tree, rel)) else {
+        return false;
+    };
+    base == head
+        && base.iter().all(
+            |file| match (std::fs::read(base_tree.join(file)), std::fs::read(head_tree.join(file))) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            },
+        )
+}
+
+/// The files (relative to `tree`) a render of `rel` can read; `None` when
+/// that cannot be known (see [`inputs_unchanged`]).
+fn render_inputs(tree: &Path, rel: &Path) -> Option<std::collections::BTreeSet<PathBuf>> {
+    let mut files = std::collections::BTreeSet::new();
+    let mut dirs_done = std::collections::BTreeSet::new();
+    let mut pending = vec![rel.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        if !dirs_done.insert(dir.clone()) {
+            continue;
+        }
+        let mut here = Vec::new();
+        if !walk_files(tree, &dir, &mut here) {
+            return None;
+        }
+        for file in here {
+            let name = file.file_name().unwrap_or_default();
+            if name == "kustomization.yaml" || name == "kustomization.yml" || name == "Kustomization" {
+                let text = std::fs::read_to_string(tree.join(&file)).ok()?;
+                let from = file.parent().unwrap_or(Path::new(""));
+                for word in text.split(|c: char| c.is_whitespace() || "\"',[]{}#".contains(c)) {
+                    if word.contains("://") || word.starts_with("git@") {
+                        return None;
+                    }
+                    if Path::new(word).components().any(|c| c == Component::ParentDir) {
+                        let target = within(&from.join(word))?;
+                        if tree.join(&target).is_dir() {
+                            pending.push(target);
+                        } else {
+                            files.insert(target);
+                        }
+                    }
+                }
+            }
+            files.insert(file);
+        }
+    }
+    Some(files)
+}
+
+/// `path` normalised, or `None` if it leaves the tree it is relative to.
+fn within(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Adds the files under `tree/dir` (relative to `tree`); `false` on a
+/// symbolic link or an unreadable directory.
+fn walk_files(tree: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> bool {
+    let Ok(entries) = std::fs::read_dir(tree.join(dir)) else {
+        // Absent on this side: the other side's files then differ.
+        return !tree.join(dir).exists();
+    };
+    for entry in entries {
+        let Ok(entry) = entry else { return false };
+        let Ok(kind) = entry.file_type() else { return false };
+        let rel = dir.join(entry.file_name());
+        if kind.is_symlink() {
+            return false;
+        } else if kind.is_dir() {
+            if !walk_files(tree, &rel, out) {
+                return false;
+            }
+        } else {
+            out.push(rel);
+        }
+    }
+    true
+}
+
 /// Runs `preview`.
 pub fn run(request: &Request, guest: &Guest, limits: &Limits, stdout: &mut dyn std::io::Write) -> Result<u8, Failure> {
     let fail = |m: String| (exit_code::INVALID_INPUT, m);
@@ -230,7 +370,7 @@ pub fn run(request: &Request, guest: &Guest, limits: &Limits, stdout: &mut dyn s
         } else {
             request.paths.clone()
         };
-        let mut environments = Vec::new();
+        let mut jobs = Vec::new();
         for path in &paths {
             let absolute = normalise(&cwd.join(path));
             let rel = absolute
@@ -243,24 +383,37 @@ pub fn run(request: &Request, guest: &Guest, limits: &Limits, stdout: &mut dyn s
                     ))
                 })?
                 .to_path_buf();
-            let side = |tree: &Path, which: &str| {
-                render_dir(guest, &tree.join(&rel), limits)
-                    .map_err(|e| fail(format!("{} at {which}: {e}", path.display())))
-            };
-            let head = side(&head_tree, "the working tree")?;
-            let base = side(&base_tree, &format!("base {}", &commit[..12.min(commit.len())]))?;
-            if head.is_none() && base.is_none() {
+            if !base_tree.join(&rel).is_dir() && !head_tree.join(&rel).is_dir() {
                 return Err(fail(format!(
                     "{} is not a directory at either revision",
                     path.display()
                 )));
             }
-            environments.push(krm::RenderedEnvironment {
+            jobs.push((path, rel));
+        }
+        let base_label = format!("base {}", &commit[..12.min(commit.len())]);
+        let render_job = |(path, rel): &(&PathBuf, PathBuf)| -> Result<krm::RenderedEnvironment, Failure> {
+            let (base, head) = if inputs_unchanged(&base_tree, &head_tree, rel) {
+                // Nothing the render reads differs: both sides render the
+                // same, so there is nothing to compare.
+                (Some(String::new()), Some(String::new()))
+            } else {
+                let side = |tree: &Path, which: &str| {
+                    render_dir(guest, &tree.join(rel), limits)
+                        .map_err(|e| fail(format!("{} at {which}: {e}", path.display())))
+                };
+                let head = side(&head_tree, "the working tree")?;
+                (side(&base_tree, &base_label)?, head)
+            };
+            Ok(krm::RenderedEnvironment {
                 path: path.display().to_string(),
                 base,
                 head,
-            });
-        }
+            })
+        };
+        let environments = parallel_map(&jobs, render_job)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         let format = match request.format.as_deref() {
             None | Some("human") => {
                 use std::io::IsTerminal;
@@ -291,4 +444,105 @@ pub fn run(request: &Request, guest: &Guest, limits: &Limits, stdout: &mut dyn s
     })();
     let _ = std::fs::remove_dir_all(&tmp);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, files: &[(&str, &str)]) {
+        for (name, text) in files {
+            let path = root.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+    }
+
+    /// Two trees with an overlay that reaches its base through `..`.
+    fn trees(overlay: &str) -> (tempfile::TempDir, tempfile::TempDir) {
+        let files = [
+            ("apps/a/base/kustomization.yaml", "resources:\n- deployment.yaml\n"),
+            ("apps/a/base/deployment.yaml", "kind: Deployment\n"),
+            ("apps/b/base/kustomization.yaml", "resources:\n- deployment.yaml\n"),
+            ("apps/b/base/deployment.yaml", "kind: Deployment\n"),
+            ("values/prod/a/kustomization.yaml", overlay),
+            ("values/prod/a/krm-promote.yaml", "spec: {environment: prod}\n"),
+        ];
+        let (base, head) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        write(base.path(), &files);
+        write(head.path(), &files);
+        (base, head)
+    }
+
+    const OVERLAY: &str = "namespace: a-prod\nresources:\n  - \"../../../apps/a/base\"\n";
+
+    #[test]
+    fn unchanged_inputs_are_recognised() {
+        let (base, head) = trees(OVERLAY);
+        let rel = Path::new("values/prod/a");
+        assert!(inputs_unchanged(base.path(), head.path(), rel));
+        // A change elsewhere does not matter.
+        write(
+            head.path(),
+            &[("apps/b/base/deployment.yaml", "kind: Deployment\nx: 1\n")],
+        );
+        assert!(inputs_unchanged(base.path(), head.path(), rel));
+        assert_eq!(
+            render_inputs(head.path(), rel).unwrap().into_iter().collect::<Vec<_>>(),
+            [
+                "apps/a/base/deployment.yaml",
+                "apps/a/base/kustomization.yaml",
+                "values/prod/a/krm-promote.yaml",
+                "values/prod/a/kustomization.yaml"
+            ]
+            .map(PathBuf::from)
+        );
+    }
+
+    #[test]
+    fn a_change_in_the_directory_or_what_it_references_is_seen() {
+        let rel = Path::new("values/prod/a");
+        for (name, text) in [
+            ("apps/a/base/deployment.yaml", "kind: Deployment\nx: 1\n"),
+            ("apps/a/base/new-file.yaml", "kind: ConfigMap\n"),
+            ("values/prod/a/krm-promote.yaml", "spec: {environment: staging}\n"),
+            ("values/prod/a/patches/replicas.yaml", "spec: {replicas: 3}\n"),
+        ] {
+            let (base, head) = trees(OVERLAY);
+            write(head.path(), &[(name, text)]);
+            assert!(!inputs_unchanged(base.path(), head.path(), rel), "{name}");
+        }
+        // A directory present on one side only.
+        let (base, head) = trees(OVERLAY);
+        std::fs::remove_dir_all(base.path().join("apps/a")).unwrap();
+        assert!(!inputs_unchanged(base.path(), head.path(), rel));
+    }
+
+    #[test]
+    fn what_cannot_be_known_is_rendered() {
+        let rel = Path::new("values/prod/a");
+        for overlay in [
+            "resources:\n- https://github.com/example/repo//deploy?ref=v1\n",
+            "resources:\n- git@github.com:example/repo.git\n",
+            "resources:\n- ../../../../../outside\n",
+        ] {
+            let (base, head) = trees(overlay);
+            assert!(!inputs_unchanged(base.path(), head.path(), rel), "{overlay}");
+        }
+        let (base, head) = trees(OVERLAY);
+        for tree in [base.path(), head.path()] {
+            std::os::unix::fs::symlink("/etc", tree.join("apps/a/base/link")).unwrap();
+        }
+        assert!(!inputs_unchanged(base.path(), head.path(), rel));
+    }
+
+    #[test]
+    fn parallel_map_keeps_order() {
+        let items: Vec<usize> = (0..100).collect();
+        assert_eq!(
+            parallel_map(&items, |i| i * 2),
+            (0..100).map(|i| i * 2).collect::<Vec<_>>()
+        );
+        assert!(parallel_map(&[] as &[usize], |i| *i).is_empty());
+    }
 }
