@@ -136,7 +136,58 @@ fn mutate(rng: &mut Rng, seed: &str) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-fn check(input: &str) -> Result<(), String> {
+/// When the fast YAML path accepts `input`, saphyr-parser must accept it
+/// too and build the identical tree (kinds, values, spans, lines).
+fn fast_path_agrees(input: &str) -> Result<bool, String> {
+    let Some(fast) = Tree::parse_fast(input) else {
+        return Ok(false);
+    };
+    let reference =
+        Tree::parse_with_saphyr(input).map_err(|e| format!("the fast path accepted input that saphyr rejects: {e}"))?;
+    if format!("{:?}", fast.docs) != format!("{:?}", reference.docs) {
+        return Err(format!(
+            "documents differ: fast {:?}, saphyr {:?}",
+            fast.docs, reference.docs
+        ));
+    }
+    if fast.nodes.len() != reference.nodes.len() {
+        return Err(format!(
+            "node counts differ: fast {}, saphyr {}",
+            fast.nodes.len(),
+            reference.nodes.len()
+        ));
+    }
+    for (i, (a, b)) in fast.nodes.iter().zip(&reference.nodes).enumerate() {
+        let (a, b) = (format!("{a:?}"), format!("{b:?}"));
+        if a != b {
+            return Err(format!("node {i} differs:\n  fast   {a}\n  saphyr {b}"));
+        }
+    }
+    Ok(true)
+}
+
+/// Every seed: the fast path agrees with saphyr, and handles most of them.
+#[test]
+fn fast_yaml_path_matches_saphyr_on_every_seed() {
+    let corpus = seeds();
+    let mut accepted = 0;
+    for (i, input) in corpus.iter().enumerate() {
+        match fast_path_agrees(input) {
+            Ok(true) => accepted += 1,
+            Ok(false) => {}
+            Err(e) => panic!("seed {i}: {e}\n--- input ---\n{input}"),
+        }
+    }
+    assert!(
+        accepted * 2 > corpus.len(),
+        "the fast path handled only {accepted} of {} seeds",
+        corpus.len()
+    );
+}
+
+/// Runs every check on `input`; `Ok(true)` when the fast YAML path took it.
+fn check(input: &str) -> Result<bool, String> {
+    let fast = fast_path_agrees(input)?;
     for (framing, output) in [
         (Framing::ResourceList, OutputFormat::SameAsInput),
         (Framing::Stream, OutputFormat::SameAsInput),
@@ -158,7 +209,7 @@ fn check(input: &str) -> Result<(), String> {
             return Err(format!("output does not parse ({framing:?}): {e}"));
         }
     }
-    Ok(())
+    Ok(fast)
 }
 
 #[test]
@@ -177,16 +228,23 @@ fn mutated_inputs_never_panic() {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     std::panic::set_hook(Box::new(|_| {})); // failures are reported below, with the input
     let mut iterations = 0u64;
+    let mut fast = 0u64;
     while Instant::now() < deadline {
         let base = &corpus[rng.below(corpus.len())];
         let input = mutate(&mut rng, base);
-        if let Err(e) = check(&input) {
-            let _ = std::panic::take_hook();
-            panic!("seed {seed}, iteration {iterations}: {e}\n--- input ---\n{input}");
+        match check(&input) {
+            Ok(took) => fast += u64::from(took),
+            Err(e) => {
+                let _ = std::panic::take_hook();
+                panic!("seed {seed}, iteration {iterations}: {e}\n--- input ---\n{input}");
+            }
         }
         iterations += 1;
     }
     let _ = std::panic::take_hook();
-    eprintln!("fuzz: {iterations} inputs in {seconds}s, no panic (seed {seed})");
+    eprintln!(
+        "fuzz: {iterations} inputs in {seconds}s, no panic (seed {seed}); the fast YAML path took {fast} of them, \
+         each with the same tree as saphyr-parser"
+    );
     assert!(iterations > 0);
 }

@@ -5,6 +5,7 @@
 
 pub mod edit;
 pub mod emit;
+mod fast;
 pub mod json;
 pub mod scalar;
 pub mod tree;

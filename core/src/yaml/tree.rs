@@ -147,28 +147,243 @@ enum Open {
     },
 }
 
+/// One parser event with byte positions: what both event sources (saphyr
+/// and the fast path in [`super::fast`]) feed the tree builder.
+#[derive(Debug)]
+pub(super) enum Ev<'a> {
+    DocStart,
+    DocEnd,
+    Alias(usize),
+    Scalar {
+        value: Cow<'a, str>,
+        style: Style,
+        anchor: usize,
+        tag: Option<String>,
+    },
+    MapStart {
+        anchor: usize,
+        tag: Option<String>,
+    },
+    SeqStart {
+        anchor: usize,
+        tag: Option<String>,
+    },
+    MapEnd,
+    SeqEnd,
+}
+
+/// Builds a [`Tree`] from events.
+pub(super) struct Builder<'a> {
+    tree: Tree<'a>,
+    stack: Vec<Open>,
+    anchors: HashMap<usize, NodeId>,
+    doc_start: usize,
+    doc_root: Option<NodeId>,
+}
+
+impl<'a> Builder<'a> {
+    pub(super) fn new(src: &'a str) -> Self {
+        Builder {
+            tree: Tree {
+                src,
+                // Block-style manifests have about two nodes per line
+                // (Deployments: 2.2); reserving for 2.5 avoids the copies (and
+                // the doubled peak) of repeated growth without reserving much
+                // more than is used (inside wasm, reserved memory counts
+                // against the memory cap).
+                nodes: Vec::with_capacity(src.bytes().filter(|&b| b == b'\n').count() * 5 / 2 + 16),
+                docs: Vec::new(),
+            },
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            doc_start: 0,
+            doc_root: None,
+        }
+    }
+
+    pub(super) fn finish(self) -> Tree<'a> {
+        self.tree
+    }
+
+    fn in_flow(&self) -> bool {
+        match self.stack.last() {
+            Some(Open::Map { id, .. }) | Some(Open::Seq { id, .. }) => self.tree.nodes[*id as usize].flow,
+            None => false,
+        }
+    }
+
+    /// Adds one event spanning `start..end` (bytes) that starts on `line`.
+    pub(super) fn event(&mut self, event: Ev<'a>, start: usize, end: usize, line: u32) -> Result<(), Error> {
+        let src = self.tree.src;
+        let is_map = matches!(event, Ev::MapStart { .. });
+        match event {
+            Ev::DocStart => {
+                self.doc_start = start;
+                self.doc_root = None;
+            }
+            Ev::DocEnd => {
+                if let Some(root) = self.doc_root.take() {
+                    let root_node = &self.tree.nodes[root as usize];
+                    // An implicit document containing only an empty plain
+                    // scalar is an empty document (e.g. a stream with a
+                    // trailing `---`): skip it.
+                    let empty = matches!(&root_node.kind,
+                        Kind::Scalar { value, style: Style::Plain } if value.is_empty())
+                        && root_node.tag.is_none();
+                    if !empty {
+                        let doc_end = end.max(root_node.end);
+                        self.tree.docs.push(Document {
+                            root,
+                            start: self.doc_start.min(root_node.start),
+                            end: doc_end,
+                        });
+                    }
+                }
+                self.anchors.clear();
+            }
+            Ev::Alias(anchor) => {
+                let target = *self
+                    .anchors
+                    .get(&anchor)
+                    .ok_or_else(|| Error::InvalidInput(format!("undefined alias at line {line}")))?;
+                let flow = self.in_flow();
+                let id = self.tree.push(Node {
+                    kind: Kind::Alias(target),
+                    start,
+                    end,
+                    line,
+                    flow,
+                    tag: None,
+                });
+                self.tree.attach(&mut self.stack, &mut self.doc_root, id)?;
+            }
+            Ev::Scalar {
+                value,
+                style,
+                anchor,
+                tag,
+            } => {
+                let flow = self.in_flow();
+                // A scalar's span starts at its anchor or tag when it has
+                // one; move the start to the scalar text itself.
+                let start = if anchor != 0 || tag.is_some() {
+                    skip_properties(src, start, end)
+                } else {
+                    start
+                };
+                // Plain scalars whose value is their source text (most of a
+                // manifest) borrow it instead of keeping the parser's copy: a
+                // large input's tree then holds about half the memory.
+                let value = match value {
+                    Cow::Owned(owned) if style == Style::Plain && src.get(start..end) == Some(owned.as_str()) => {
+                        Cow::Borrowed(&src[start..end])
+                    }
+                    other => other,
+                };
+                let id = self.tree.push(Node {
+                    kind: Kind::Scalar { value, style },
+                    start,
+                    end,
+                    line,
+                    flow,
+                    tag,
+                });
+                if anchor != 0 {
+                    self.anchors.insert(anchor, id);
+                }
+                self.tree.attach(&mut self.stack, &mut self.doc_root, id)?;
+            }
+            Ev::MapStart { anchor, tag } | Ev::SeqStart { anchor, tag } => {
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(Error::InvalidInput(format!(
+                        "YAML nesting deeper than {MAX_DEPTH} levels at line {line}"
+                    )));
+                }
+                let bracket = if is_map { b'{' } else { b'[' };
+                let own_flow = src.as_bytes().get(start.max(end.saturating_sub(1))) == Some(&bracket) && end > start;
+                let flow = own_flow || self.in_flow();
+                let start = if own_flow { end - 1 } else { start };
+                let id = self.tree.push(Node {
+                    kind: if is_map {
+                        Kind::Mapping(Vec::new())
+                    } else {
+                        Kind::Sequence(Vec::new())
+                    },
+                    start,
+                    end: start,
+                    line,
+                    flow,
+                    tag,
+                });
+                if anchor != 0 {
+                    self.anchors.insert(anchor, id);
+                }
+                self.stack.push(if is_map {
+                    Open::Map {
+                        id,
+                        entries: Vec::new(),
+                        pending_key: None,
+                        index: None,
+                    }
+                } else {
+                    Open::Seq { id, items: Vec::new() }
+                });
+            }
+            Ev::MapEnd | Ev::SeqEnd => {
+                let open = self.stack.pop().expect("parser balances collections");
+                let id = match open {
+                    Open::Map { id, entries, .. } => {
+                        self.tree.nodes[id as usize].kind = Kind::Mapping(entries);
+                        id
+                    }
+                    Open::Seq { id, items } => {
+                        self.tree.nodes[id as usize].kind = Kind::Sequence(items);
+                        id
+                    }
+                };
+                let node = &mut self.tree.nodes[id as usize];
+                node.end = if node.flow && end > start {
+                    end
+                } else {
+                    start.max(node.start)
+                };
+                self.tree.attach(&mut self.stack, &mut self.doc_root, id)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl<'a> Tree<'a> {
     /// Parses `src` as a YAML stream.
     ///
     /// Rejects duplicate mapping keys, undefined aliases and nesting deeper
     /// than [`MAX_DEPTH`], each with the line it was found on.
+    ///
+    /// Plain block-style YAML (what kpt, kustomize and most people write)
+    /// takes a fast path ([`super::fast`]) that builds the same tree; any
+    /// input it is not sure about is parsed with saphyr-parser.
     pub fn parse(src: &'a str) -> Result<Tree<'a>, Error> {
+        if let Some(tree) = super::fast::parse(src) {
+            return Ok(tree);
+        }
+        Self::parse_with_saphyr(src)
+    }
+
+    /// The fast path alone: `None` when it gives up (tests compare it with
+    /// [`Tree::parse_with_saphyr`]).
+    pub fn parse_fast(src: &'a str) -> Option<Tree<'a>> {
+        super::fast::parse(src)
+    }
+
+    /// Parses `src` with saphyr-parser only (the reference for the fast
+    /// path).
+    pub fn parse_with_saphyr(src: &'a str) -> Result<Tree<'a>, Error> {
         let offsets = Offsets::new(src);
-        let mut tree = Tree {
-            src,
-            // Kubernetes manifests in block style have about one node per
-            // 10 bytes; reserving for one per 8 avoids the copies (and the
-            // doubled peak) of repeated growth. Capacity that is never
-            // written is never touched, so it costs address space only.
-            nodes: Vec::with_capacity(src.len() / 8 + 16),
-            docs: Vec::new(),
-        };
-        let mut stack: Vec<Open> = Vec::new();
-        let mut anchors: HashMap<usize, NodeId> = HashMap::new();
-        let mut doc_start = 0usize;
-        let mut doc_root: Option<NodeId> = None;
+        let mut builder = Builder::new(src);
         let mut parser = Parser::new_from_str(src);
         let pos = |sp: &PSpan| (offsets.byte(sp.start.index()), offsets.byte(sp.end.index()));
+        let tag_text = |t: &saphyr_parser::Tag| format!("{}{}", t.handle, t.suffix);
 
         while let Some(ev) = parser.next_event() {
             let (event, span) = ev.map_err(|e| {
@@ -181,151 +396,37 @@ impl<'a> Tree<'a> {
             })?;
             let line = span.start.line() as u32;
             let (start, end) = pos(&span);
-            let in_flow = |stack: &Vec<Open>, tree: &Tree<'a>| match stack.last() {
-                Some(Open::Map { id, .. }) | Some(Open::Seq { id, .. }) => tree.nodes[*id as usize].flow,
-                None => false,
-            };
-            match event {
-                Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
-                Event::DocumentStart(_) => {
-                    doc_start = start;
-                    doc_root = None;
-                }
-                Event::DocumentEnd => {
-                    if let Some(root) = doc_root.take() {
-                        let root_node = &tree.nodes[root as usize];
-                        // An implicit document containing only an empty plain
-                        // scalar is an empty document (e.g. a stream with a
-                        // trailing `---`): skip it.
-                        let empty = matches!(&root_node.kind,
-                            Kind::Scalar { value, style: Style::Plain } if value.is_empty())
-                            && root_node.tag.is_none();
-                        if !empty {
-                            let doc_end = end.max(root_node.end);
-                            tree.docs.push(Document {
-                                root,
-                                start: doc_start.min(root_node.start),
-                                end: doc_end,
-                            });
-                        }
-                    }
-                    anchors.clear();
-                }
-                Event::Alias(anchor) => {
-                    let target = *anchors
-                        .get(&anchor)
-                        .ok_or_else(|| Error::InvalidInput(format!("undefined alias at line {line}")))?;
-                    let flow = in_flow(&stack, &tree);
-                    let id = tree.push(Node {
-                        kind: Kind::Alias(target),
-                        start,
-                        end,
-                        line,
-                        flow,
-                        tag: None,
-                    });
-                    tree.attach(&mut stack, &mut doc_root, id)?;
-                }
-                Event::Scalar(value, style, anchor, tag) => {
-                    let style = match style {
+            let ev = match event {
+                Event::StreamStart | Event::StreamEnd | Event::Nothing => continue,
+                Event::DocumentStart(_) => Ev::DocStart,
+                Event::DocumentEnd => Ev::DocEnd,
+                Event::Alias(anchor) => Ev::Alias(anchor),
+                Event::Scalar(value, style, anchor, tag) => Ev::Scalar {
+                    value,
+                    style: match style {
                         ScalarStyle::Plain => Style::Plain,
                         ScalarStyle::SingleQuoted => Style::SingleQuoted,
                         ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
                         ScalarStyle::Literal => Style::Literal,
                         ScalarStyle::Folded => Style::Folded,
-                    };
-                    let flow = in_flow(&stack, &tree);
-                    // A scalar's span starts at its anchor or tag when it has
-                    // one; move the start to the scalar text itself.
-                    let start = if anchor != 0 || tag.is_some() {
-                        skip_properties(src, start, end)
-                    } else {
-                        start
-                    };
-                    // Plain scalars whose value is their source text (most
-                    // of a manifest) borrow it instead of keeping the
-                    // parser's copy: a large input's tree then holds about
-                    // half the memory.
-                    let value = match value {
-                        Cow::Owned(owned) if style == Style::Plain && src.get(start..end) == Some(owned.as_str()) => {
-                            Cow::Borrowed(&src[start..end])
-                        }
-                        other => other,
-                    };
-                    let id = tree.push(Node {
-                        kind: Kind::Scalar { value, style },
-                        start,
-                        end,
-                        line,
-                        flow,
-                        tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)),
-                    });
-                    if anchor != 0 {
-                        anchors.insert(anchor, id);
-                    }
-                    tree.attach(&mut stack, &mut doc_root, id)?;
-                }
-                Event::MappingStart(anchor, ref tag) | Event::SequenceStart(anchor, ref tag) => {
-                    if stack.len() >= MAX_DEPTH {
-                        return Err(Error::InvalidInput(format!(
-                            "YAML nesting deeper than {MAX_DEPTH} levels at line {line}"
-                        )));
-                    }
-                    let is_map = matches!(event, Event::MappingStart(..));
-                    let bracket = if is_map { b'{' } else { b'[' };
-                    let own_flow =
-                        src.as_bytes().get(start.max(end.saturating_sub(1))) == Some(&bracket) && end > start;
-                    let flow = own_flow || in_flow(&stack, &tree);
-                    let start = if own_flow { end - 1 } else { start };
-                    let id = tree.push(Node {
-                        kind: if is_map {
-                            Kind::Mapping(Vec::new())
-                        } else {
-                            Kind::Sequence(Vec::new())
-                        },
-                        start,
-                        end: start,
-                        line,
-                        flow,
-                        tag: tag.as_ref().map(|t| format!("{}{}", t.handle, t.suffix)),
-                    });
-                    if anchor != 0 {
-                        anchors.insert(anchor, id);
-                    }
-                    stack.push(if is_map {
-                        Open::Map {
-                            id,
-                            entries: Vec::new(),
-                            pending_key: None,
-                            index: None,
-                        }
-                    } else {
-                        Open::Seq { id, items: Vec::new() }
-                    });
-                }
-                Event::MappingEnd | Event::SequenceEnd => {
-                    let open = stack.pop().expect("parser balances collections");
-                    let id = match open {
-                        Open::Map { id, entries, .. } => {
-                            tree.nodes[id as usize].kind = Kind::Mapping(entries);
-                            id
-                        }
-                        Open::Seq { id, items } => {
-                            tree.nodes[id as usize].kind = Kind::Sequence(items);
-                            id
-                        }
-                    };
-                    let node = &mut tree.nodes[id as usize];
-                    node.end = if node.flow && end > start {
-                        end
-                    } else {
-                        start.max(node.start)
-                    };
-                    tree.attach(&mut stack, &mut doc_root, id)?;
-                }
-            }
+                    },
+                    anchor,
+                    tag: tag.as_deref().map(tag_text),
+                },
+                Event::MappingStart(anchor, tag) => Ev::MapStart {
+                    anchor,
+                    tag: tag.as_deref().map(tag_text),
+                },
+                Event::SequenceStart(anchor, tag) => Ev::SeqStart {
+                    anchor,
+                    tag: tag.as_deref().map(tag_text),
+                },
+                Event::MappingEnd => Ev::MapEnd,
+                Event::SequenceEnd => Ev::SeqEnd,
+            };
+            builder.event(ev, start, end, line)?;
         }
-        Ok(tree)
+        Ok(builder.finish())
     }
 
     fn push(&mut self, node: Node<'a>) -> NodeId {
