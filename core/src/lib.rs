@@ -155,11 +155,11 @@ pub fn process(input: &str, ctx: &Context) -> Result<Output, Error> {
             images.changed,
         ));
     }
-    let mut document = parsed.render(edits, &outcome.removed, &outcome.new_items, &results);
-    // The input's tree is no longer needed; free it before the JSON pass
-    // parses the output (large renders run close to the memory cap).
-    drop(parsed);
+    // The configuration may live in the input's tree: take what the render
+    // needs, then let `render` free the tree before it builds the output
+    // (large renders run close to the memory cap).
     drop(config_tree);
+    let mut document = parsed.render(edits, &outcome.removed, &outcome.new_items, &results);
     if ctx.output == OutputFormat::JsonLines {
         document = json_lines(&document, ctx.framing)?;
     }

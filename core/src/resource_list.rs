@@ -220,12 +220,13 @@ impl<'a> Input<'a> {
     /// `removed` (indexes into [`Input::items`]) dropped, `new_items`
     /// appended, and (for a ResourceList) `results` replacing any results
     /// the input carried.
-    pub fn render(&self, mut edits: Edits, removed: &[usize], new_items: &[Value], results: &[KrmResult]) -> String {
+    pub fn render(self, mut edits: Edits, removed: &[usize], new_items: &[Value], results: &[KrmResult]) -> String {
         let tree = &self.tree;
         let src = tree.src;
         self.remove_items(&mut edits, removed, new_items.is_empty());
         match (self.framing, self.root) {
             (Framing::Stream, _) | (_, None) => {
+                drop(self);
                 let mut out = edits.apply(src);
                 for item in new_items {
                     if !out.is_empty() && !out.ends_with('\n') {
@@ -237,14 +238,13 @@ impl<'a> Input<'a> {
                 out
             }
             (Framing::ResourceList, Some(root)) => {
-                let results: Vec<Value> = results
-                    .iter()
-                    .map(|r| serde_json::to_value(r).expect("results serialize"))
-                    .collect();
                 if tree.node(root).flow {
-                    self.render_flow(root, edits, new_items, &results)
+                    self.render_flow(root, edits, new_items, results)
                 } else {
-                    self.render_block(root, &mut edits, new_items, &results);
+                    self.render_block(root, &mut edits, new_items, results);
+                    // The tree is no longer needed: free it before the output
+                    // is built (inside wasm, freed memory is reused for it).
+                    drop(self);
                     edits.apply(src)
                 }
             }
@@ -281,7 +281,7 @@ impl<'a> Input<'a> {
         }
     }
 
-    fn render_block(&self, root: NodeId, edits: &mut Edits, new_items: &[Value], results: &[Value]) {
+    fn render_block(&self, root: NodeId, edits: &mut Edits, new_items: &[Value], results: &[KrmResult]) {
         let tree = &self.tree;
         let src = tree.src;
         let entries = tree.entries(root).expect("root is a mapping");
@@ -295,7 +295,6 @@ impl<'a> Input<'a> {
         };
 
         if !new_items.is_empty() {
-            let seq = Value::Array(new_items.to_vec());
             match tree.entry(root, "items") {
                 Some((_, items)) if tree.items(items).is_some_and(|i| !i.is_empty()) && !tree.node(items).flow => {
                     let first = tree.items(items).expect("a sequence")[0];
@@ -303,7 +302,7 @@ impl<'a> Input<'a> {
                     let at = tree.node(items).end;
                     let mut text = newline_at(at).to_string();
                     text.extend(std::iter::repeat_n(' ', dash));
-                    text.push_str(&emit::block(&seq, dash));
+                    text.push_str(&emit::block_list(new_items, dash));
                     edits.insert(at, text);
                 }
                 Some((_, items)) if tree.node(items).flow && !tree.items(items).is_some_and(|i| i.is_empty()) => {
@@ -316,7 +315,7 @@ impl<'a> Input<'a> {
                     let col = tree.column(tree.node(key).start);
                     let mut text = String::from("\n");
                     text.extend(std::iter::repeat_n(' ', col));
-                    text.push_str(emit::block(&seq, col).trim_end_matches('\n'));
+                    text.push_str(emit::block_list(new_items, col).trim_end_matches('\n'));
                     let (start, end) = if tree.node(items).flow {
                         let n = tree.node(items);
                         let mut s = n.start;
@@ -330,7 +329,7 @@ impl<'a> Input<'a> {
                     edits.replace(start, end, text);
                 }
                 None => {
-                    let text = format!("{}items:\n{}", newline_at(root_end), emit::block(&seq, 0));
+                    let text = format!("{}items:\n{}", newline_at(root_end), emit::block_list(new_items, 0));
                     edits.insert(root_end, text);
                 }
             }
@@ -348,12 +347,17 @@ impl<'a> Input<'a> {
             text.push_str(" []\n");
         } else {
             text.push('\n');
-            text.push_str(&emit::block(&Value::Array(results.to_vec()), 0));
+            // One result at a time: thousands of results never exist as
+            // JSON values all at once.
+            for result in results {
+                let value = serde_json::to_value(result).expect("results serialize");
+                text.push_str(&emit::block_list(std::slice::from_ref(&value), 0));
+            }
         }
         edits.insert(root_end, text);
     }
 
-    fn render_flow(&self, root: NodeId, mut edits: Edits, new_items: &[Value], results: &[Value]) -> String {
+    fn render_flow(&self, root: NodeId, mut edits: Edits, new_items: &[Value], results: &[KrmResult]) -> String {
         let tree = &self.tree;
         let entries = tree.entries(root).expect("root is a mapping");
         let close = tree.node(root).end - 1;
@@ -386,7 +390,11 @@ impl<'a> Input<'a> {
             };
             edits.replace(start, end, "");
         }
-        edits.insert(close, format!(", \"results\": [{}]", json_list(results)));
+        let results: Vec<String> = results
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("results serialize"))
+            .collect();
+        edits.insert(close, format!(", \"results\": [{}]", results.join(", ")));
         edits.apply(tree.src)
     }
 }

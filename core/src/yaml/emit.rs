@@ -158,6 +158,33 @@ pub fn block(v: &Value, indent: usize) -> String {
     out
 }
 
+/// Like [`block`] for a sequence of `items` (not empty), without building
+/// the sequence value.
+pub fn block_list(items: &[Value], indent: usize) -> String {
+    let mut out = String::new();
+    write_items(&mut out, items, indent, true);
+    out
+}
+
+fn write_items(out: &mut String, items: &[Value], indent: usize, first: bool) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 || !first {
+            pad(out, indent);
+        }
+        out.push_str("- ");
+        if let Value::String(text) = item
+            && literal_ok(text)
+        {
+            literal(out, text, indent + 2);
+        } else if is_scalar(item) {
+            out.push_str(&scalar(item));
+            out.push('\n');
+        } else {
+            write_block(out, item, indent + 2, true);
+        }
+    }
+}
+
 fn pad(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
@@ -174,24 +201,7 @@ fn write_block(out: &mut String, v: &Value, indent: usize, first: bool) {
                 write_value(out, val, indent);
             }
         }
-        Value::Array(items) if !items.is_empty() => {
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 || !first {
-                    pad(out, indent);
-                }
-                out.push_str("- ");
-                if let Value::String(text) = item
-                    && literal_ok(text)
-                {
-                    literal(out, text, indent + 2);
-                } else if is_scalar(item) {
-                    out.push_str(&scalar(item));
-                    out.push('\n');
-                } else {
-                    write_block(out, item, indent + 2, true);
-                }
-            }
-        }
+        Value::Array(items) if !items.is_empty() => write_items(out, items, indent, first),
         other => {
             out.push_str(&scalar(other));
             out.push('\n');

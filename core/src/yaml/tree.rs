@@ -66,7 +66,7 @@ pub struct Node<'a> {
     /// The node is a flow collection or sits inside one.
     pub flow: bool,
     /// The explicit tag, e.g. `!!str`, if any.
-    pub tag: Option<String>,
+    pub tag: Option<Box<str>>,
 }
 
 /// One YAML document of a stream.
@@ -286,7 +286,7 @@ impl<'a> Builder<'a> {
                     end,
                     line,
                     flow,
-                    tag,
+                    tag: tag.map(String::into_boxed_str),
                 });
                 if anchor != 0 {
                     self.anchors.insert(anchor, id);
@@ -313,7 +313,7 @@ impl<'a> Builder<'a> {
                     end: start,
                     line,
                     flow,
-                    tag,
+                    tag: tag.map(String::into_boxed_str),
                 });
                 if anchor != 0 {
                     self.anchors.insert(anchor, id);
