@@ -25,7 +25,7 @@ fn write(out: &mut String, v: &Value) {
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
+                json_string(out, k);
                 out.push(':');
                 write(out, &map[k]);
             }
@@ -41,8 +41,42 @@ fn write(out: &mut String, v: &Value) {
             }
             out.push(']');
         }
+        Value::String(text) => json_string(out, text),
         other => out.push_str(&other.to_string()),
     }
+}
+
+/// Writes `s` as a JSON string exactly as serde_json does: `"` and `\`
+/// escaped, control characters as `\b \t \n \f \r` or `\u00xx`, all else
+/// as is. (Digests depend on these bytes: they must never change.)
+fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\t' => "\\t",
+            b'\r' => "\\r",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
+        } else {
+            out.push_str(escape);
+        }
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
+    out.push('"');
 }
 
 /// Lowercase hex SHA-256 of `parts`, each length-prefixed so that no two
@@ -53,7 +87,13 @@ pub fn sha256_hex<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(64);
+    for b in h.finalize() {
+        hex.push(HEX[usize::from(b >> 4)] as char);
+        hex.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    hex
 }
 
 /// The value at a dotted path (`spec.mappingRules`), if present.
@@ -89,6 +129,16 @@ mod tests {
         assert_eq!(canonical_json(&a), r#"{"a":{"x":null,"y":[1,2]},"b":1}"#);
         let c = json!({"a": {"y": [2, 1], "x": null}, "b": 1});
         assert_ne!(canonical_json(&a), canonical_json(&c));
+    }
+
+    #[test]
+    fn strings_are_escaped_exactly_as_serde_json_does() {
+        let all: String = (0u8..0x80).map(char::from).chain("é€😀".chars()).collect();
+        for s in [all.as_str(), "", "plain", "a\"b\\c", "\u{7f}\u{1f}x"] {
+            let mut ours = String::new();
+            json_string(&mut ours, s);
+            assert_eq!(ours, serde_json::to_string(s).unwrap());
+        }
     }
 
     #[test]

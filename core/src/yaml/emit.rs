@@ -11,6 +11,18 @@ use serde_json::Value;
 /// Whether a string must be quoted to be read back as the same string by
 /// YAML 1.1 and 1.2 readers.
 pub fn needs_quotes(s: &str) -> bool {
+    // Fast path for the common case (names, paths, image references without
+    // a tag): a letter, then letters, digits and `._/-` only, longer than
+    // any YAML 1.1 boolean or null word. No YAML 1.1 or 1.2 reader takes
+    // that for anything but a string: numbers, timestamps and `.inf` start
+    // with a digit, sign or dot, and there is no indicator, space or colon.
+    if s.len() > 5
+        && s.as_bytes()[0].is_ascii_alphabetic()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-'))
+    {
+        return false;
+    }
     if s.is_empty() || s.trim() != s || s.contains('\n') || s.contains('\t') {
         return true;
     }
