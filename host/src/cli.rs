@@ -372,7 +372,16 @@ fn generate(
     stderr: &mut dyn Write,
 ) -> Result<u8, Failure> {
     let context = crate::generate::context(dir, &vars(env, &["ARGOCD_", "PARAM_", "KRM_PROMOTE_"]))?;
-    let rendered = crate::generate::render(dir)?;
+    // Load the component while kustomize runs: Argo CD waits for both.
+    let (rendered, guest) = std::thread::scope(|scope| {
+        let loading = scope.spawn(|| Guest::load(&options.cache));
+        let rendered = crate::generate::render(dir);
+        (rendered, loading.join())
+    });
+    let rendered = rendered?;
+    let guest = guest
+        .map_err(|_| (exit_code::FUNCTION_FAILED, "loading the component panicked".to_string()))?
+        .map_err(|e| (exit_code::FUNCTION_FAILED, format!("{e:#}")))?;
     if rendered.stream.trim().is_empty() {
         return Err((
             exit_code::INVALID_INPUT,
@@ -388,7 +397,6 @@ fn generate(
             format!("the render is larger than {} MiB", options.max_input >> 20),
         ));
     }
-    let guest = Guest::load(&options.cache).map_err(|e| (exit_code::FUNCTION_FAILED, format!("{e:#}")))?;
     let output = guest
         .call(&rendered.stream, &context, &options.limits)
         .map_err(|e| (exit_code::FUNCTION_FAILED, e.to_string()))?;
