@@ -445,6 +445,20 @@ fn item_files(items: &str) -> Vec<String> {
         .collect()
 }
 
+/// `krm-promote preview ARGS --format json` in `repo`: the parsed report.
+fn preview_json(repo: &Path, args: &[&str], warm_cache: &Path) -> serde_json::Value {
+    let out = Command::new(bin())
+        .arg("preview")
+        .args(args)
+        .args(["--format", "json"])
+        .current_dir(repo)
+        .env("KRM_PROMOTE_CACHE_DIR", warm_cache)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// 5. Trigger computation vs the seed design's CI script.
 fn seed_baseline(tmp: &Path, warm_cache: &Path, quick: bool) {
     println!("\n## 5. Promotion triggers: krm-promote vs the seed's CI script (`git diff` + `yq`)\n");
@@ -577,22 +591,11 @@ fn seed_baseline(tmp: &Path, warm_cache: &Path, quick: bool) {
         }
     });
     let preview = measure(if quick { 1 } else { 5 }, || {
-        let out = Command::new(bin())
-            .args([
-                "preview",
-                "environments/staging",
-                "environments/production",
-                "--base",
-                "HEAD~1",
-                "--format",
-                "json",
-            ])
-            .current_dir(&repo)
-            .env("KRM_PROMOTE_CACHE_DIR", warm_cache)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = preview_json(
+            &repo,
+            &["environments/staging", "environments/production", "--base", "HEAD~1"],
+            warm_cache,
+        );
         let created: usize = report["environments"]
             .as_array()
             .unwrap()
@@ -727,16 +730,9 @@ fn platform(tmp: &Path, warm_cache: &Path, kubectl: &Path, quick: bool) {
         .map(|d| d.strip_prefix(&repo).unwrap().to_string_lossy().into_owned())
         .collect();
     let preview = measure(if quick { 1 } else { 3 }, || {
-        let out = Command::new(bin())
-            .arg("preview")
-            .args(&rel)
-            .args(["--base", "HEAD", "--format", "json"])
-            .current_dir(&repo)
-            .env("KRM_PROMOTE_CACHE_DIR", warm_cache)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut args: Vec<&str> = rel.iter().map(String::as_str).collect();
+        args.extend(["--base", "HEAD"]);
+        let report = preview_json(&repo, &args, warm_cache);
         let envs = report["environments"].as_array().unwrap();
         assert_eq!(envs.len(), dirs.len());
         let created: usize = envs

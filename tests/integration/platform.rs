@@ -7,23 +7,12 @@ use std::process::Command;
 
 use crate::support;
 
-fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    for top in ["apps", "values", "argocd"] {
-        walk(root, &root.join(top), &mut out);
-    }
-    out
+/// The generated trees of an example directory: path -> content.
+fn files(root: &Path) -> BTreeMap<String, String> {
+    support::snapshot(root)
+        .into_iter()
+        .filter(|(path, _)| ["apps/", "values/", "argocd/"].iter().any(|top| path.starts_with(top)))
+        .collect()
 }
 
 /// `generate.sh` with its defaults reproduces the committed example.
@@ -39,7 +28,7 @@ fn committed_example_is_the_generator_output() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let generated = files(dest.path());
     let committed = files(&example);
-    let names = |m: &BTreeMap<String, Vec<u8>>| m.keys().cloned().collect::<Vec<_>>();
+    let names = |m: &BTreeMap<String, String>| m.keys().cloned().collect::<Vec<_>>();
     assert_eq!(
         names(&committed),
         names(&generated),

@@ -111,15 +111,6 @@ impl<'a> Scan<'a> {
     /// at `line_start` (blank and comment-only lines are skipped).
     fn peek_next(&self, mut line_start: usize, mut line: u32) -> Next {
         loop {
-            if line_start >= self.b.len() {
-                return Next {
-                    at: self.b.len(),
-                    indent: 0,
-                    line,
-                    line_start,
-                    boundary: true,
-                };
-            }
             let mut i = line_start;
             while self.byte(i) == b' ' {
                 i += 1;
