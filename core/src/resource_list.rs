@@ -383,10 +383,25 @@ impl<'a> Input<'a> {
         if let Some(pos) = entries.iter().position(|&(k, _)| tree.scalar(k) == Some("results")) {
             // Remove `"results": [...]` with the comma that separates it.
             let (k, v) = entries[pos];
+            // An empty value (`"results":}`) is placed before its colon:
+            // the entry ends after the colon then.
+            let value_end = {
+                let bytes = tree.src.as_bytes();
+                let mut after_key = tree.node(k).end;
+                while after_key < bytes.len() && bytes[after_key] == b' ' {
+                    after_key += 1;
+                }
+                let colon_end = if bytes.get(after_key) == Some(&b':') {
+                    after_key + 1
+                } else {
+                    after_key
+                };
+                tree.node(v).end.max(colon_end)
+            };
             let (start, end) = match entries.get(pos + 1) {
                 Some(&(next, _)) => (tree.node(k).start, tree.node(next).start),
-                None if pos > 0 => (tree.node(entries[pos - 1].1).end, tree.node(v).end),
-                None => (tree.node(k).start, tree.node(v).end),
+                None if pos > 0 => (tree.node(entries[pos - 1].1).end, value_end),
+                None => (tree.node(k).start, value_end),
             };
             edits.replace(start, end, "");
         }

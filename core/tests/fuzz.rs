@@ -185,6 +185,29 @@ fn fast_yaml_path_matches_saphyr_on_every_seed() {
     );
 }
 
+/// What kpt and kustomize actually send (the fixtures captured from them)
+/// takes the fast path: it is the common case the fast path exists for.
+#[test]
+fn orchestrator_captures_take_the_fast_yaml_path() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.starts_with("kpt-") || name.starts_with("kustomize-")) {
+            continue;
+        }
+        let input = std::fs::read_to_string(dir.join("input.yaml")).unwrap();
+        assert_eq!(
+            fast_path_agrees(&input),
+            Ok(true),
+            "{name}: the fast YAML path declined it"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} orchestrator fixtures");
+}
+
 /// Runs every check on `input`; `Ok(true)` when the fast YAML path took it.
 fn check(input: &str) -> Result<bool, String> {
     let fast = fast_path_agrees(input)?;

@@ -297,10 +297,13 @@ impl<'a> Scan<'a> {
             while self.byte(content) == b' ' {
                 content += 1;
             }
-            if self.byte(content) == b'\n' {
-                return Err(Bail);
+            match self.byte(content) {
+                b'\n' => return Err(Bail),
+                // `- # comment`: the item starts on a later line; saphyr
+                // starts the sequence where the comment's line ends.
+                b'#' => self.line_end(content),
+                _ => content,
             }
-            content
         } else {
             dash
         };
@@ -345,6 +348,16 @@ impl<'a> Scan<'a> {
                     self.block(next, false)
                 } else {
                     self.scalar(Cow::Borrowed(""), Style::Plain, dash + 1, dash + 1, line)
+                }
+            }
+            b'#' if i > dash + 1 => {
+                // `- # comment`, then the item on the following lines.
+                self.next_line_after(dash);
+                let next = self.peek_next(self.pos, self.line);
+                if !next.boundary && next.indent > indent {
+                    self.block(next, false)
+                } else {
+                    Err(Bail)
                 }
             }
             b'#' => Err(Bail),
@@ -393,21 +406,11 @@ impl<'a> Scan<'a> {
         let line = self.line;
         match self.byte(i) {
             b'[' | b'{' => {
-                let close = if self.byte(i) == b'[' { b']' } else { b'}' };
-                // Only empty and alone on the line (trailing spaces, which
-                // saphyr counts into the closing bracket's span, are fine).
-                let line_end = self.line_end(i);
-                if self.byte(i + 1) != close || self.b[i + 2..line_end].iter().any(|&c| c != b' ') {
+                let close = self.flow(i, line, true)?;
+                if !self.rest_is_blank(close + 1) {
                     return Err(Bail);
                 }
-                let (open, end) = if close == b']' {
-                    (Ev::SeqStart { anchor: 0, tag: None }, Ev::SeqEnd)
-                } else {
-                    (Ev::MapStart { anchor: 0, tag: None }, Ev::MapEnd)
-                };
-                self.emit(open, i, i + 1, line)?;
-                self.emit(end, i + 1, line_end, line)?;
-                self.next_line_after(i);
+                self.next_line_after(close);
                 self.no_continuation(indent)
             }
             b'"' => {
@@ -480,6 +483,93 @@ impl<'a> Scan<'a> {
             }
             _ => Err(Bail),
         }
+    }
+
+    /// A flow collection on one line, starting at `open`, holding plain
+    /// single-word scalars and nested flow collections
+    /// (`{metadata: {name: x}, data: {a: b}}`, `[a, b]`, `{}`). Returns the
+    /// position of the closing bracket. `outer`: not nested in another.
+    fn flow(&mut self, open: usize, line: u32, outer: bool) -> R<usize> {
+        let is_map = self.byte(open) == b'{';
+        let close_byte = if is_map { b'}' } else { b']' };
+        let start = if is_map {
+            Ev::MapStart { anchor: 0, tag: None }
+        } else {
+            Ev::SeqStart { anchor: 0, tag: None }
+        };
+        self.emit(start, open, open + 1, line)?;
+        let skip_spaces = |s: &Self, mut i: usize| {
+            while s.byte(i) == b' ' {
+                i += 1;
+            }
+            i
+        };
+        let mut i = skip_spaces(self, open + 1);
+        if self.byte(i) != close_byte {
+            loop {
+                // An item, or a key (a scalar) for a mapping.
+                i = if is_map {
+                    let (s, e) = self.flow_word(i)?;
+                    self.scalar(Cow::Borrowed(&self.src[s..e]), Style::Plain, s, e, line)?;
+                    e
+                } else {
+                    self.flow_node(i, line)?
+                };
+                if is_map {
+                    if self.byte(i) != b':' || self.byte(i + 1) != b' ' {
+                        return Err(Bail);
+                    }
+                    i = self.flow_node(skip_spaces(self, i + 1), line)?;
+                }
+                i = skip_spaces(self, i);
+                match self.byte(i) {
+                    b',' => {
+                        i = skip_spaces(self, i + 1);
+                        if self.byte(i) == close_byte {
+                            return Err(Bail); // a trailing comma
+                        }
+                    }
+                    c if c == close_byte => break,
+                    _ => return Err(Bail),
+                }
+            }
+        }
+        // saphyr's closing span of the outermost collection runs to the end
+        // of the line (trailing spaces and a comment included).
+        let end = if is_map { Ev::MapEnd } else { Ev::SeqEnd };
+        let end_span = if outer { self.line_end(i) } else { i + 1 };
+        self.emit(end, i, end_span, line)?;
+        Ok(i)
+    }
+
+    /// A value inside a flow collection at `i`: a nested collection or a
+    /// one-word plain scalar. Returns where it ends.
+    fn flow_node(&mut self, i: usize, line: u32) -> R<usize> {
+        if matches!(self.byte(i), b'{' | b'[') {
+            Ok(self.flow(i, line, false)? + 1)
+        } else {
+            let (s, e) = self.flow_word(i)?;
+            self.scalar(Cow::Borrowed(&self.src[s..e]), Style::Plain, s, e, line)?;
+            Ok(e)
+        }
+    }
+
+    /// A plain scalar of one word inside a flow collection, at `i`.
+    fn flow_word(&self, i: usize) -> R<(usize, usize)> {
+        if !plain_start(self.byte(i), self.byte(i + 1)) {
+            return Err(Bail);
+        }
+        let mut e = i;
+        while !matches!(
+            self.byte(e),
+            b' ' | b'\n' | b',' | b'[' | b']' | b'{' | b'}' | b'#' | b':' | b'"' | b'\''
+        ) {
+            e += 1;
+        }
+        if e == i {
+            return Err(Bail);
+        }
+        Ok((i, e))
     }
 
     /// After a single-line scalar whose parent is at column `indent`: a
@@ -649,6 +739,10 @@ mod tests {
             "- a\n- b: 1\n  c: 2\n-\n  - x\n",
             "k: # comment\n  a: 1\nl:   \n- x\nn: a # b\n",
             "k:\n  -\n    a: 1\n  - b\n",
+            "items:\n- # c\n  a: 1\n- b: 2\nz:\n  - # c2\n    k: v\n",
+            "data: {name: nginx, newTag: 1.21.4}\nl: [a, b , c]\nm: {a: 1}  # x\nn: []  # y\no:\n- {k: v}\n- [x]\n",
+            "f: {metadata: {name: fi}, data: {e: s, t: c}, l: [a, {b: c}, []], kind: ConfigMap}  \n",
+            "i: [  ]\nj: [ a ]\nk: { a: 1 }\n",
         ] {
             same(src);
         }
@@ -659,8 +753,12 @@ mod tests {
         for src in [
             "a: &x 1\nb: *x\n",
             "a: !!str 1\n",
-            "a: [1, 2]\n",
-            "a: {b: 1}\n",
+            "a: [x: 1]\n",
+            "a: {b: {c: 1}\n",
+            "a: [1, 2,]\n",
+            "a: {b: 'q'}\n",
+            "a: [1,\n  2]\n",
+            "a: {b: c d}\n",
             "a: b\n  c\n",
             "a: >\n  folded\n",
             "\"a\": 1\n",

@@ -300,9 +300,10 @@ impl<'a> Builder<'a> {
                     )));
                 }
                 let bracket = if is_map { b'{' } else { b'[' };
-                let own_flow = src.as_bytes().get(start.max(end.saturating_sub(1))) == Some(&bracket) && end > start;
+                // A flow collection's start event covers its bracket (and
+                // the spaces after it); a block collection's is empty.
+                let own_flow = end > start && src.as_bytes().get(start) == Some(&bracket);
                 let flow = own_flow || self.in_flow();
-                let start = if own_flow { end - 1 } else { start };
                 let id = self.tree.push(Node {
                     kind: if is_map {
                         Kind::Mapping(Vec::new())
