@@ -8,7 +8,8 @@
 //! Prints Markdown tables (median and min-max of the repetitions, and ratios
 //! computed from medians of the same run) for:
 //! 1. the core natively vs the same code in the WebAssembly guest (a fresh
-//!    instance per call, as the binary does, and one instance reused);
+//!    instance per call, as the binary does, and one instance reused), on
+//!    Deployments, 3scale Products/Backends and a mix of both;
 //! 2. the `krm-promote` process: warm start, cold start (empty cache: the
 //!    artifact compiled at build time), the fallback that compiles the
 //!    component, and peak memory against input size;
@@ -108,6 +109,11 @@ fn threescale(n: usize) -> String {
     threescale_with(n - backends, backends)
 }
 
+/// Half Deployments, half a 3scale render: an environment with both.
+fn mixed(n: usize) -> String {
+    deployments(n / 2) + &threescale(n - n / 2)
+}
+
 /// `products` Products, each using two of `backends` Backends.
 fn threescale_with(products: usize, backends: usize) -> String {
     let mut s = String::new();
@@ -201,6 +207,7 @@ fn main() {
     for (label, make) in [
         ("Deployments + image override", deployments as fn(usize) -> String),
         ("3scale Products/Backends", threescale),
+        ("mixed: half Deployments, half 3scale", mixed),
     ] {
         for &n in sizes {
             let input = resource_list(&make(n), CONFIG);

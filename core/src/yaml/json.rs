@@ -64,7 +64,7 @@ fn write_node(tree: &Tree<'_>, id: NodeId, out: &mut String, budget: &mut usize,
     match &node.kind {
         Kind::Alias(target) => write_node(tree, *target, out, budget, depth + 1)?,
         Kind::Scalar { value, style } => {
-            let tag = node.tag.as_deref().unwrap_or("");
+            let tag = node.tag().unwrap_or("");
             let is_str = *style != Style::Plain || tag == "!!str" || tag == "tag:yaml.org,2002:str";
             if !is_str && is_json_number(value) {
                 out.push_str(value);

@@ -133,7 +133,7 @@ fn convert(tree: &Tree<'_>, id: NodeId, budget: &mut usize, depth: usize) -> Res
     Ok(match &node.kind {
         Kind::Alias(target) => convert(tree, *target, budget, depth + 1)?,
         Kind::Scalar { value, style } => {
-            let tag = node.tag.as_deref().unwrap_or("");
+            let tag = node.tag().unwrap_or("");
             let is_str_tag = tag == "!!str" || tag == "tag:yaml.org,2002:str";
             if *style != Style::Plain || is_str_tag {
                 Value::String(value.to_string())
@@ -159,7 +159,7 @@ fn convert(tree: &Tree<'_>, id: NodeId, budget: &mut usize, depth: usize) -> Res
                         )));
                     }
                 };
-                if key == "<<" && tree.node(k).tag.is_none() {
+                if key == "<<" && tree.node(k).tag().is_none() {
                     // Merge key: copy entries that are not set explicitly.
                     let merged = convert(tree, v, budget, depth + 1)?;
                     let sources = match merged {
