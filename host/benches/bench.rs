@@ -105,7 +105,8 @@ fn deployments(n: usize) -> String {
 
 /// A 3scale render: `n` resources, one Backend per 4 Products.
 fn threescale(n: usize) -> String {
-    let backends = (n / 5).max(1);
+    // At least two: every Product uses two different Backends.
+    let backends = (n / 5).max(2);
     threescale_with(n - backends, backends)
 }
 
