@@ -383,21 +383,9 @@ impl<'a> Input<'a> {
         if let Some(pos) = entries.iter().position(|&(k, _)| tree.scalar(k) == Some("results")) {
             // Remove `"results": [...]` with the comma that separates it.
             let (k, v) = entries[pos];
-            // An empty value (`"results":}`) is placed before its colon:
-            // the entry ends after the colon then.
-            let value_end = {
-                let bytes = tree.src.as_bytes();
-                let mut after_key = tree.node(k).end;
-                while after_key < bytes.len() && bytes[after_key] == b' ' {
-                    after_key += 1;
-                }
-                let colon_end = if bytes.get(after_key) == Some(&b':') {
-                    after_key + 1
-                } else {
-                    after_key
-                };
-                tree.node(v).end.max(colon_end)
-            };
+            // An empty value (`"results":}`) sits at its colon: the entry
+            // ends after the colon then.
+            let value_end = crate::yaml::edit::null_span(tree, v).1;
             let (start, end) = match entries.get(pos + 1) {
                 Some(&(next, _)) => (tree.node(k).start, tree.node(next).start),
                 None if pos > 0 => (tree.node(entries[pos - 1].1).end, value_end),

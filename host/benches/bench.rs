@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use krm_promote_core as core;
 use krm_promote_host::bindings::exports::krm_promote::function::krm;
-use krm_promote_host::cache::{self, CacheMode};
-use krm_promote_host::runtime::{GUEST_CWASM, GUEST_SHA256, GUEST_WASM, Guest, Limits};
+use krm_promote_host::cache::{CacheMode, Loader};
+use krm_promote_host::runtime::{Guest, Limits};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_krm-promote"))
@@ -189,16 +189,11 @@ fn main() {
     );
 
     // 1. Native vs wasm.
-    let engine = Guest::engine().unwrap();
-    let component = cache::load_component(
-        &engine,
-        GUEST_WASM,
-        GUEST_CWASM,
-        GUEST_SHA256,
-        &CacheMode::Dir(tmp.path().join("c1")),
-    )
+    let guest = Guest::load(&Loader {
+        precompiled: true,
+        cache: CacheMode::Dir(tmp.path().join("c1")),
+    })
     .unwrap();
-    let guest = Guest::from_component(engine, &component).unwrap();
     let limits = Limits::default();
     println!("## 1. The core natively vs in the WebAssembly guest\n");
     println!(

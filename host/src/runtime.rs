@@ -148,7 +148,7 @@ const STDERR_CAP: usize = 64 << 10;
 impl Guest {
     /// The engine ([`engine_config`]); artifacts and the cache key depend
     /// on its configuration.
-    pub fn engine() -> anyhow::Result<Engine> {
+    fn engine() -> anyhow::Result<Engine> {
         let config: Config = engine_config();
         Ok(Engine::new(&config)?)
     }
@@ -163,7 +163,7 @@ impl Guest {
     }
 
     /// Builds a guest from an already compiled component.
-    pub fn from_component(engine: Engine, component: &Component) -> anyhow::Result<Guest> {
+    fn from_component(engine: Engine, component: &Component) -> anyhow::Result<Guest> {
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         let pre = KrmPromotePre::new(linker.instantiate_pre(component)?)?;
@@ -324,13 +324,12 @@ fn classify(e: wasmtime::Error, limits: &Limits, stderr_text: &str) -> CallError
     if root.contains("forcing trap when growing memory") || stderr_text.contains("memory allocation of") {
         return CallError::MemoryLimit(limits.memory_bytes);
     }
+    // No `Trap::Interrupt` case: the engine has no epoch interruption, and
+    // a time-out ends the process from the watchdog (`Limits::timeout`).
     if let Some(trap) = e.downcast_ref::<Trap>() {
-        return match trap {
-            Trap::Interrupt => CallError::Timeout(limits.timeout),
-            other => CallError::Trap {
-                message: other.to_string(),
-                stderr: stderr_text.to_string(),
-            },
+        return CallError::Trap {
+            message: trap.to_string(),
+            stderr: stderr_text.to_string(),
         };
     }
     CallError::Host(anyhow::anyhow!("{e:#}"))
@@ -375,9 +374,9 @@ mod tests {
             oom.to_string()
                 .starts_with("the function exceeded its memory limit of 64 MiB")
         );
-        let timeout = classify(wasmtime::Error::from(Trap::Interrupt), &limits, "");
+        // The message the watchdog prints when it ends the process.
         assert!(
-            timeout
+            CallError::Timeout(limits.timeout)
                 .to_string()
                 .starts_with("the function exceeded its time limit of 1.5s")
         );

@@ -15,16 +15,22 @@ fn files(root: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Runs the example's `generate.sh` with `args` into `dest`.
+fn generate(args: &[&str], dest: &Path) -> std::process::Output {
+    Command::new("bash")
+        .arg(support::repo().join("examples/platform-gitops/generate.sh"))
+        .args(args)
+        .arg(dest)
+        .output()
+        .unwrap()
+}
+
 /// `generate.sh` with its defaults reproduces the committed example.
 #[test]
 fn committed_example_is_the_generator_output() {
     let example = support::repo().join("examples/platform-gitops");
     let dest = tempfile::tempdir().unwrap();
-    let out = Command::new("bash")
-        .arg(example.join("generate.sh"))
-        .arg(dest.path())
-        .output()
-        .unwrap();
+    let out = generate(&[], dest.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let generated = files(dest.path());
     let committed = files(&example);
@@ -45,14 +51,8 @@ fn committed_example_is_the_generator_output() {
 /// Larger organisations: the generator scales and validates its argument.
 #[test]
 fn generator_writes_the_requested_number_of_applications() {
-    let script = support::repo().join("examples/platform-gitops/generate.sh");
     let dest = tempfile::tempdir().unwrap();
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(["--apps", "40"])
-        .arg(dest.path())
-        .output()
-        .unwrap();
+    let out = generate(&["--apps", "40"], dest.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let count = |env: &str| {
         std::fs::read_dir(dest.path().join("values").join(env))
@@ -61,12 +61,7 @@ fn generator_writes_the_requested_number_of_applications() {
             .sum::<usize>()
     };
     assert_eq!([count("dev"), count("staging"), count("prod")], [40, 40, 40]);
-    let bad = Command::new("bash")
-        .arg(&script)
-        .args(["--apps", "many"])
-        .arg(dest.path())
-        .output()
-        .unwrap();
+    let bad = generate(&["--apps", "many"], dest.path());
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--apps needs a number"));
 }

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use krm_promote_host::cache::{self, CacheMode};
-use krm_promote_host::runtime::{GUEST_CWASM, GUEST_SHA256, GUEST_WASM, Guest};
+use krm_promote_host::cache::{CacheMode, Loader};
+use krm_promote_host::runtime::Guest;
 
 /// The `krm-promote` binary built for this test run.
 pub fn bin() -> PathBuf {
@@ -26,16 +26,11 @@ pub fn cache_dir() -> PathBuf {
 pub fn guest() -> &'static Guest {
     static GUEST: OnceLock<Guest> = OnceLock::new();
     GUEST.get_or_init(|| {
-        let engine = Guest::engine().unwrap();
-        let component = cache::load_component(
-            &engine,
-            GUEST_WASM,
-            GUEST_CWASM,
-            GUEST_SHA256,
-            &CacheMode::Dir(cache_dir()),
-        )
-        .unwrap();
-        Guest::from_component(engine, &component).unwrap()
+        Guest::load(&Loader {
+            precompiled: true,
+            cache: CacheMode::Dir(cache_dir()),
+        })
+        .unwrap()
     })
 }
 

@@ -382,11 +382,9 @@ impl<'a> Scan<'a> {
             i += 1;
         }
         match self.byte(i) {
+            // (`#` here follows a space: a key's colon is followed by one.)
             b'\n' | b'#' => {
                 // The value is on the following lines, or empty.
-                if self.byte(i) == b'#' && self.byte(i - 1) != b' ' {
-                    return Err(Bail);
-                }
                 let line = self.line;
                 self.next_line_after(colon);
                 let next = self.peek_next(self.pos, self.line);
@@ -413,40 +411,29 @@ impl<'a> Scan<'a> {
                 self.next_line_after(close);
                 self.no_continuation(indent)
             }
-            b'"' => {
-                let mut j = i + 1;
-                loop {
-                    match self.byte(j) {
-                        b'"' => break,
-                        b'\\' | b'\n' => return Err(Bail),
-                        _ => j += 1,
-                    }
-                }
-                if !self.rest_is_blank(j + 1) || (self.byte(j + 1) == b'#') {
-                    return Err(Bail);
-                }
-                let value = Cow::Borrowed(&self.src[i + 1..j]);
-                // saphyr ends a quoted scalar where the line ends.
-                let end = self.line_end(j);
-                self.scalar(value, Style::DoubleQuoted, i, end, line)?;
-                self.next_line_after(j);
-                self.no_continuation(indent)
-            }
-            b'\'' => {
+            b'"' | b'\'' => {
+                // `j`: the closing quote. Double-quoted: no escapes; single-
+                // quoted: `''` stands for `'`.
+                let (quote, style) = if self.byte(i) == b'"' {
+                    (b'"', Style::DoubleQuoted)
+                } else {
+                    (b'\'', Style::SingleQuoted)
+                };
                 let mut j = i + 1;
                 let mut escaped = false;
                 loop {
                     match self.byte(j) {
-                        b'\'' if self.byte(j + 1) == b'\'' => {
+                        b'\'' if quote == b'\'' && self.byte(j + 1) == b'\'' => {
                             escaped = true;
                             j += 2;
                         }
-                        b'\'' => break,
+                        c if c == quote => break,
                         b'\n' => return Err(Bail),
+                        b'\\' if quote == b'"' => return Err(Bail),
                         _ => j += 1,
                     }
                 }
-                if !self.rest_is_blank(j + 1) || (self.byte(j + 1) == b'#') {
+                if !self.rest_is_blank(j + 1) {
                     return Err(Bail);
                 }
                 let inner = &self.src[i + 1..j];
@@ -455,8 +442,9 @@ impl<'a> Scan<'a> {
                 } else {
                     Cow::Borrowed(inner)
                 };
+                // saphyr ends a quoted scalar where the line ends.
                 let end = self.line_end(j);
-                self.scalar(value, Style::SingleQuoted, i, end, line)?;
+                self.scalar(value, style, i, end, line)?;
                 self.next_line_after(j);
                 self.no_continuation(indent)
             }
@@ -575,14 +563,12 @@ impl<'a> Scan<'a> {
     /// After a single-line scalar whose parent is at column `indent`: a
     /// more-indented line would continue it (or be an error): give up.
     fn no_continuation(&self, indent: usize) -> R {
+        // `peek_next` skips blank and comment lines; a more-indented line
+        // after them would still continue a plain scalar.
         let next = self.peek_next(self.pos, self.line);
-        // Blank lines are skipped by `peek_next`; a more-indented line after
-        // them would still continue a plain scalar.
         if !next.boundary && next.indent > indent {
             return Err(Bail);
         }
-        // A comment line more indented than the parent is fine, but keep it
-        // simple: only lines with content matter, and those are checked.
         Ok(())
     }
 
