@@ -366,18 +366,17 @@ impl<'a> Input<'a> {
             match tree.get(root, "items") {
                 Some(items) if tree.items(items).is_some() => {
                     let node = tree.node(items);
-                    let sep = if tree.items(items).expect("a sequence").is_empty() {
-                        ""
-                    } else {
-                        ", "
-                    };
-                    edits.insert(node.end - 1, format!("{sep}{}", json_list(new_items)));
+                    let (at, sep) = flow_append(tree.src, node.end - 1);
+                    edits.replace(at, node.end - 1, format!("{sep}{}", json_list(new_items)));
                 }
                 Some(items) => {
                     let node = tree.node(items);
                     edits.replace(node.start, node.end, format!("[{}]", json_list(new_items)));
                 }
-                None => edits.insert(close, format!(", \"items\": [{}]", json_list(new_items))),
+                None => {
+                    let (at, sep) = flow_append(tree.src, close);
+                    edits.replace(at, close, format!("{sep}\"items\": [{}]", json_list(new_items)));
+                }
             }
         }
         if let Some(pos) = entries.iter().position(|&(k, _)| tree.scalar(k) == Some("results")) {
@@ -397,7 +396,23 @@ impl<'a> Input<'a> {
             .iter()
             .map(|r| serde_json::to_string(r).expect("results serialize"))
             .collect();
-        edits.insert(close, format!(", \"results\": [{}]", results.join(", ")));
+        // (A removed last entry takes its leading comma along, so the
+        // input's text before `close` still tells which separator fits.)
+        let (at, sep) = flow_append(tree.src, close);
+        edits.replace(at, close, format!("{sep}\"results\": [{}]", results.join(", ")));
         edits.apply(tree.src)
+    }
+}
+
+/// Where a new last entry goes in the flow collection whose closing bracket
+/// is at `close`, and the separator to write before it: a trailing comma
+/// (`[a, ]`) is replaced, so that a second run writes the same text; after
+/// the opening bracket no separator is needed.
+fn flow_append(src: &str, close: usize) -> (usize, &'static str) {
+    let before = src[..close].trim_end();
+    match before.as_bytes().last() {
+        Some(b',') => (before.len() - 1, ", "),
+        Some(b'[' | b'{') => (close, ""),
+        _ => (close, ", "),
     }
 }
