@@ -70,6 +70,9 @@ pub struct Config {
     pub image_updater: Vec<UpdaterTarget>,
     /// Image policies by environment (`*` applies to every environment).
     pub image_policies: BTreeMap<String, ImagePolicy>,
+    /// The operator's image policy: applies on top of `image_policies` in
+    /// every environment, whatever the functionConfig or settings say.
+    pub operator_policy: ImagePolicy,
     /// Whether any setting was given at all.
     pub is_set: bool,
 }
@@ -89,6 +92,7 @@ impl Default for Config {
             setting_images: Vec::new(),
             image_updater: Vec::new(),
             image_policies: BTreeMap::new(),
+            operator_policy: ImagePolicy::default(),
             is_set: false,
         }
     }
@@ -223,7 +227,9 @@ pub fn load(tree: Option<(&Tree<'_>, NodeId)>, settings: &[(String, String)]) ->
             None => return (config, results),
         }
     }
-    for (key, value) in settings {
+    // Unknown settings are reported by `check_settings`; they never reach
+    // the table below.
+    for (key, value) in settings.iter().filter(|(k, _)| is_known_setting(k)) {
         raw.push((key.clone(), Value::String(value.clone()), format!("settings.{key}")));
     }
 
@@ -320,10 +326,35 @@ pub fn load(tree: Option<(&Tree<'_>, NodeId)>, settings: &[(String, String)]) ->
                     results.push(err(format!("{key} has an invalid value {}", short(&value))));
                 }
             }
-            _ => unreachable!("read() and settings only yield known keys"),
+            other => results.push(err(format!("unknown setting {other:?}"))),
         }
     }
     (config, results)
+}
+
+/// The operator's image policy from `settings` (ConfigMap spelling): only
+/// `forbid-mutable-tags`, `require-digest` and `allowed-registries`.
+pub fn operator_policy(settings: &[(String, String)]) -> (ImagePolicy, Vec<KrmResult>) {
+    let mut policy = ImagePolicy::default();
+    let mut results = Vec::new();
+    for (key, value) in settings {
+        let err = |msg: String| KrmResult::new(Severity::Error, msg).at_field(format!("operator.{key}"));
+        match key.as_str() {
+            "allowed-registries" => match list(&Value::String(value.clone())) {
+                Some(r) => policy.allowed_registries = r,
+                None => results.push(err(format!("{key} has an invalid value"))),
+            },
+            "forbid-mutable-tags" | "require-digest" => match boolean(&Value::String(value.clone())) {
+                Some(b) if key == "require-digest" => policy.require_digest = b,
+                Some(b) => policy.forbid_mutable_tags = b,
+                None => results.push(err(format!("{key} must be true or false"))),
+            },
+            other => results.push(err(format!(
+                "the operator may only set image policies (forbid-mutable-tags, require-digest, allowed-registries), not {other:?}"
+            ))),
+        }
+    }
+    (policy, results)
 }
 
 /// Whether `key` (ConfigMap spelling) is a setting krm-promote knows.

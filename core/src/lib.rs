@@ -67,6 +67,9 @@ pub struct Context {
     /// Argo CD plugin env (`ARGOCD_ENV_` prefix removed), for Image
     /// Updater's write-back.
     pub plugin_env: Vec<(String, String)>,
+    /// Image policies set by the operator (ConfigMap spelling), a floor
+    /// that the functionConfig and `settings` cannot loosen.
+    pub operator_settings: Vec<(String, String)>,
 }
 
 impl Context {
@@ -79,6 +82,7 @@ impl Context {
             settings: Vec::new(),
             source_revision: None,
             plugin_env: Vec::new(),
+            operator_settings: Vec::new(),
         }
     }
 }
@@ -133,8 +137,11 @@ pub fn process(input: &str, ctx: &Context) -> Result<Output, Error> {
         .filter(|(k, _)| config::is_known_setting(k))
         .cloned()
         .collect();
-    let (config, config_results) = config::load(config_node, &known);
+    let (mut config, config_results) = config::load(config_node, &known);
     results.extend(config_results);
+    let (operator_policy, operator_results) = config::operator_policy(&ctx.operator_settings);
+    config.operator_policy = operator_policy;
+    results.extend(operator_results);
 
     let mut edits = Edits::new();
     let mut outcome = promote::Outcome::default();
@@ -189,11 +196,13 @@ fn summary(config: &Config, items: usize, outcome: &promote::Outcome, images: us
 }
 
 /// Rewrites a rendered document as one JSON object per resource, without
-/// local-config resources.
+/// local-config resources, read as kubectl reads YAML ([`yaml::json`]): the
+/// items of list documents one by one, YAML 1.1 scalars, merge keys in
+/// source order. A render without resources gives an empty document.
 fn json_lines(document: &str, framing: Framing) -> Result<String, Error> {
     let tree = Tree::parse(document)?;
     let nodes: Vec<yaml::NodeId> = match framing {
-        Framing::Stream => tree.docs.iter().map(|d| d.root).collect(),
+        Framing::Stream => resource_list::stream_resources(&tree)?.iter().map(|r| r.node).collect(),
         Framing::ResourceList => tree
             .docs
             .first()
@@ -205,8 +214,12 @@ fn json_lines(document: &str, framing: Framing) -> Result<String, Error> {
     let mut out = String::with_capacity(document.len());
     for node in nodes {
         let local = tree
-            .path(node, &["metadata", "annotations", "config.kubernetes.io/local-config"])
-            .and_then(|v| tree.scalar(v))
+            .merged_path(
+                node,
+                &["metadata", "annotations", "config.kubernetes.io/local-config"],
+                yaml::Merge::SourceOrder,
+            )?
+            .and_then(|e| tree.scalar(e.value))
             .is_some_and(|v| v != "false");
         if !local {
             yaml::json::write(&tree, node, &mut out)?;
@@ -270,7 +283,7 @@ pub fn parameters(ctx: &Context) -> Result<String, Error> {
     Ok(announcement.to_string())
 }
 
-fn strip_kind(e: Error) -> String {
+pub(crate) fn strip_kind(e: Error) -> String {
     match e {
         Error::InvalidInput(m) | Error::InvalidConfig(m) => m,
     }

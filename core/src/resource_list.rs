@@ -1,11 +1,23 @@
 //! Reading the input (a ResourceList, or a plain stream for kustomize's
-//! legacy exec plugins) and writing the output by editing the input in place.
+//! legacy exec plugins and `generate`) and writing the output by editing the
+//! input in place.
+//!
+//! A plain stream is read as kubectl and Argo CD read one
+//! ([`stream_resources`]): a document whose `items` is a list is a list of
+//! resources, whatever its kind, and stands for its items (`kind: List`
+//! with no items stands for none). The items are processed like any other
+//! resource, edited in place inside their list, and removed from it when a
+//! promotion is replaced; the list document itself stays in a YAML output
+//! (kustomize reads lists the same way), and JSON output
+//! ([`crate::OutputFormat::JsonLines`]) writes its items one per line. A
+//! ResourceList's items are never flattened: kpt and kustomize do not send
+//! lists there.
 
 use serde_json::Value;
 
 use crate::krm_result::{File, KrmResult, ResourceRef};
 use crate::yaml::edit::dash_column;
-use crate::yaml::{Edits, NodeId, Tree, emit};
+use crate::yaml::{Edits, Merge, NodeId, Tree, emit};
 use crate::{Error, Framing};
 
 /// One KRM resource of the input.
@@ -60,6 +72,102 @@ impl Item {
     }
 }
 
+/// A resource of a plain YAML stream: a document, or an item of a list
+/// document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamResource {
+    /// The resource's root node.
+    pub node: NodeId,
+    /// The document it is in (an index into [`Tree::docs`]).
+    pub doc: usize,
+    /// For an item of a list document: the list's `items` sequence and the
+    /// item's position in it.
+    pub list: Option<(NodeId, usize)>,
+}
+
+impl StreamResource {
+    /// How messages name the resource: `document 3 (line 12)`, or
+    /// `document 3 items[1] (line 15)` inside a list.
+    pub fn describe(&self, tree: &Tree<'_>) -> String {
+        let line = tree.node(self.node).line;
+        match self.list {
+            None => format!("document {} (line {line})", self.doc + 1),
+            Some((_, pos)) => format!("document {} items[{pos}] (line {line})", self.doc + 1),
+        }
+    }
+}
+
+/// Whether `node` is a list document as kubectl and Argo CD read one: a
+/// mapping whose `items` is a list, whatever its kind (`Some(Some(items))`),
+/// or a `*List` whose `items` is null (`Some(None)`: no resources). A
+/// `*List` without `items` is not a list: it fails as a resource would.
+fn list_items(tree: &Tree<'_>, node: NodeId) -> Result<Option<Option<NodeId>>, Error> {
+    if tree.entries(node).is_none() {
+        return Ok(None);
+    }
+    let Some(entry) = tree.merged_get(node, "items", Merge::SourceOrder)? else {
+        return Ok(None);
+    };
+    let items = entry.value;
+    let is_list = tree.items(items).is_some();
+    let empty_list = tree.is_null(items)
+        && tree
+            .get(node, "kind")
+            .and_then(|k| tree.str(k))
+            .is_some_and(|k| k.ends_with("List"));
+    if !is_list && !empty_list {
+        return Ok(None);
+    }
+    // (`agreed_path` fails when kustomize would read other items.)
+    tree.agreed_path(node, &["items"])?;
+    if entry.merged {
+        return Err(Error::InvalidInput(format!(
+            "the list at line {} takes its items from a YAML merge key (`<<`); write them explicitly",
+            tree.node(node).line
+        )));
+    }
+    Ok(Some(is_list.then_some(tree.resolve(items))))
+}
+
+/// The resources of a plain YAML stream, as kubectl and Argo CD read it:
+/// every document, except that a list document (one whose `items` is a
+/// list, whatever its kind, checked with kubectl 1.32) stands for its items,
+/// and a `*List` whose `items` is null or empty for none.
+///
+/// # Errors
+/// A list inside a list (kubectl refuses it too), or a list whose items
+/// come through a merge key.
+pub fn stream_resources(tree: &Tree<'_>) -> Result<Vec<StreamResource>, Error> {
+    let mut out = Vec::with_capacity(tree.docs.len());
+    for (doc, d) in tree.docs.iter().enumerate() {
+        match list_items(tree, d.root)? {
+            None => out.push(StreamResource {
+                node: d.root,
+                doc,
+                list: None,
+            }),
+            Some(None) => {}
+            Some(Some(seq)) => {
+                for (pos, &item) in tree.items(seq).unwrap_or_default().iter().enumerate() {
+                    let resource = StreamResource {
+                        node: tree.resolve(item),
+                        doc,
+                        list: Some((seq, pos)),
+                    };
+                    if list_items(tree, resource.node)?.is_some() {
+                        return Err(Error::InvalidInput(format!(
+                            "{} is a list inside a list, which kubectl refuses too",
+                            resource.describe(tree)
+                        )));
+                    }
+                    out.push(resource);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The parsed input.
 #[derive(Debug)]
 pub struct Input<'a> {
@@ -73,6 +181,8 @@ pub struct Input<'a> {
     pub items: Vec<Item>,
     /// The functionConfig node, if any (`resource-list` framing only).
     pub function_config: Option<NodeId>,
+    /// Where each item is (plain streams only; parallel to `items`).
+    stream: Vec<StreamResource>,
 }
 
 impl<'a> Input<'a> {
@@ -86,6 +196,7 @@ impl<'a> Input<'a> {
             root: None,
             items: Vec::new(),
             function_config: None,
+            stream: Vec::new(),
         };
         let nodes: Vec<NodeId> = match framing {
             Framing::ResourceList => {
@@ -107,10 +218,17 @@ impl<'a> Input<'a> {
                         .to_vec(),
                 }
             }
-            Framing::Stream => input.tree.docs.iter().map(|d| d.root).collect(),
+            Framing::Stream => {
+                input.stream = stream_resources(&input.tree)?;
+                input.stream.iter().map(|r| r.node).collect()
+            }
         };
         for (index, node) in nodes.into_iter().enumerate() {
-            let item = input.item(index, node)?;
+            let what = match input.stream.get(index) {
+                Some(resource) => resource.describe(&input.tree),
+                None => format!("items[{index}] (line {})", input.tree.node(node).line),
+            };
+            let item = input.item(index, node, what)?;
             input.items.push(item);
         }
         Ok(input)
@@ -158,20 +276,22 @@ impl<'a> Input<'a> {
         }
     }
 
-    fn item(&self, index: usize, node: NodeId) -> Result<Item, Error> {
+    /// Reads the identity of the resource at `node`, described as `what` in
+    /// messages. Fields given through merge keys count (as every YAML
+    /// reader sees them); one that readers would read differently is an
+    /// error.
+    fn item(&self, index: usize, node: NodeId, what: String) -> Result<Item, Error> {
         let tree = &self.tree;
-        let line = tree.node(node).line;
-        let what = match self.framing {
-            Framing::ResourceList => format!("items[{index}] (line {line})"),
-            Framing::Stream => format!("document {} (line {line})", index + 1),
-        };
         if tree.entries(node).is_none() {
             return Err(Error::InvalidInput(format!("{what} is not a mapping")));
         }
+        let path_of = |path: &[&str]| {
+            tree.agreed_path(node, path)
+                .map_err(|e| Error::InvalidInput(format!("{what}: {}", crate::strip_kind(e))))
+        };
         let field = |path: &[&str]| -> Result<String, Error> {
-            let value = tree
-                .path(node, path)
-                .ok_or_else(|| Error::InvalidInput(format!("{what} has no {}", path.join("."))))?;
+            let value =
+                path_of(path)?.ok_or_else(|| Error::InvalidInput(format!("{what} has no {}", path.join("."))))?;
             match tree.str(value) {
                 Some(s) if !s.is_empty() => Ok(s.to_string()),
                 _ => Err(Error::InvalidInput(format!(
@@ -182,29 +302,37 @@ impl<'a> Input<'a> {
         };
         let api_version = field(&["apiVersion"])?;
         let kind = field(&["kind"])?;
-        let metadata = tree.get(node, "metadata");
+        let metadata = path_of(&["metadata"])?;
         if metadata.is_none_or(|m| tree.entries(m).is_none()) {
             return Err(Error::InvalidInput(format!("{what} ({kind}) has no metadata mapping")));
         }
         let name = field(&["metadata", "name"])?;
-        let namespace = tree
-            .path(node, &["metadata", "namespace"])
+        let namespace = path_of(&["metadata", "namespace"])?
             .and_then(|n| tree.str(n))
             .filter(|s| !s.is_empty())
             .map(str::to_string);
-        let annotation = |key: &str| {
-            tree.path(node, &["metadata", "annotations", key])
+        let annotation = |key: &str| -> Result<Option<String>, Error> {
+            Ok(path_of(&["metadata", "annotations", key])?
                 .and_then(|v| tree.scalar(v))
-                .map(str::to_string)
+                .map(str::to_string))
         };
-        let path = annotation("internal.config.kubernetes.io/path").or_else(|| annotation("config.kubernetes.io/path"));
-        let file = path.map(|path| File {
-            path,
-            index: annotation("internal.config.kubernetes.io/index")
-                .or_else(|| annotation("config.kubernetes.io/index"))
-                .and_then(|i| i.parse().ok())
-                .unwrap_or(0),
-        });
+        let path = match annotation("internal.config.kubernetes.io/path")? {
+            Some(p) => Some(p),
+            None => annotation("config.kubernetes.io/path")?,
+        };
+        let file = match path {
+            Some(path) => {
+                let index = match annotation("internal.config.kubernetes.io/index")? {
+                    Some(i) => Some(i),
+                    None => annotation("config.kubernetes.io/index")?,
+                };
+                Some(File {
+                    path,
+                    index: index.and_then(|i| i.parse().ok()).unwrap_or(0),
+                })
+            }
+            None => None,
+        };
         Ok(Item {
             node,
             index,
@@ -270,11 +398,35 @@ impl<'a> Input<'a> {
                 }
             }
             _ => {
+                // Whole documents go; items of a list document leave their
+                // list (an emptied block list becomes `items: []`).
+                let mut lists: Vec<(NodeId, usize, Vec<usize>)> = Vec::new();
+                let mut docs_gone = Vec::new();
+                for &i in removed {
+                    let resource = self.stream[i];
+                    match resource.list {
+                        None => docs_gone.push(resource.doc),
+                        Some((seq, pos)) => match lists.iter_mut().find(|(s, _, _)| *s == seq) {
+                            Some((_, _, positions)) => positions.push(pos),
+                            None => lists.push((seq, resource.doc, vec![pos])),
+                        },
+                    }
+                }
                 let docs = &tree.docs;
                 for (pos, doc) in docs.iter().enumerate() {
-                    if gone(pos) {
+                    if docs_gone.contains(&pos) {
                         let end = docs.get(pos + 1).map_or(src.len(), |d| d.start);
                         edits.replace(doc.start, end, "");
+                    }
+                }
+                for (seq, doc, positions) in lists {
+                    crate::yaml::edit::remove_items(edits, tree, seq, &positions);
+                    let all = tree.items(seq).is_some_and(|items| items.len() == positions.len());
+                    if all
+                        && !tree.node(seq).flow
+                        && let Some((key, _)) = tree.entry(docs[doc].root, "items")
+                    {
+                        edits.insert(tree.node(key).end + 1, " []");
                     }
                 }
             }
@@ -414,5 +566,57 @@ fn flow_append(src: &str, close: usize) -> (usize, &'static str) {
         Some(b',') => (before.len() - 1, ", "),
         Some(b'[' | b'{') => (close, ""),
         _ => (close, ", "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resources(src: &str) -> Result<Vec<String>, String> {
+        let tree = Tree::parse(src).unwrap();
+        stream_resources(&tree)
+            .map(|rs| rs.iter().map(|r| r.describe(&tree)).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn lists_are_read_as_kubectl_reads_them() {
+        let cm = "{apiVersion: v1, kind: ConfigMap, metadata: {name: a}}";
+        // Any kind with an `items` list is a list (kubectl 1.32 agrees).
+        assert_eq!(
+            resources(&format!("kind: Whatever\nitems:\n- {cm}\n- {cm}\n---\n{cm}\n")),
+            Ok(vec![
+                "document 1 items[0] (line 3)".to_string(),
+                "document 1 items[1] (line 4)".to_string(),
+                "document 2 (line 6)".to_string(),
+            ])
+        );
+        // `*List` with null items: nothing; without items: a resource.
+        assert_eq!(resources("kind: ConfigMapList\nitems: ~\n"), Ok(vec![]));
+        assert_eq!(resources("kind: List\n").unwrap().len(), 1);
+        // A scalar `items` of another kind is just a field.
+        assert_eq!(resources("kind: Widget\nitems: 3\n").unwrap().len(), 1);
+        assert!(
+            resources(&format!("kind: List\n<<: {{items: [{cm}]}}\n"))
+                .unwrap_err()
+                .contains("takes its items from a YAML merge key")
+        );
+    }
+
+    #[test]
+    fn removed_items_leave_their_list() {
+        let src = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+        let input = Input::parse(src, Framing::Stream).unwrap();
+        assert_eq!(input.items.len(), 3);
+        assert_eq!(
+            input.render(Edits::new(), &[0, 1], &[], &[]),
+            "apiVersion: v1\nkind: List\nitems: []\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+        );
+        let input = Input::parse(src, Framing::Stream).unwrap();
+        assert_eq!(
+            input.render(Edits::new(), &[0, 2], &[], &[]),
+            "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n"
+        );
     }
 }

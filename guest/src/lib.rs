@@ -33,6 +33,11 @@ fn core_context(context: Context) -> core::Context {
         settings: context.settings.into_iter().map(|s| (s.key, s.value)).collect(),
         source_revision: context.source_revision,
         plugin_env: context.plugin_env.into_iter().map(|s| (s.key, s.value)).collect(),
+        operator_settings: context
+            .operator_settings
+            .into_iter()
+            .map(|s| (s.key, s.value))
+            .collect(),
     }
 }
 

@@ -215,6 +215,7 @@ fn main() {
                 settings: Vec::new(),
                 source_revision: None,
                 plugin_env: Vec::new(),
+                operator_settings: Vec::new(),
             };
             let native_out = core::process(&input, &ctx).unwrap().document;
             let wasm_out = guest.call(&input, &wctx, &limits).unwrap().unwrap().document;

@@ -83,25 +83,38 @@ fn parameters(json: &str) -> Result<Vec<(String, String)>, String> {
         _ => return Err("ARGOCD_APP_PARAMETERS must be a JSON array".into()),
     };
     let mut out = Vec::new();
-    for p in list {
+    for (i, p) in list.iter().enumerate() {
         let name = p
             .get("name")
             .and_then(Value::as_str)
-            .ok_or("ARGOCD_APP_PARAMETERS: a parameter has no name")?
-            .to_string();
-        if let Some(s) = p.get("string").and_then(Value::as_str) {
-            out.push((name.clone(), s.to_string()));
-        }
-        if let Some(items) = p.get("array").and_then(Value::as_array) {
-            let items: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-            let items = items
-                .ok_or_else(|| format!("ARGOCD_APP_PARAMETERS: parameter {name:?} has a non-string array item"))?;
-            out.push((name.clone(), items.join("\n")));
-        }
-        if p.get("map").and_then(Value::as_object).is_some_and(|m| !m.is_empty()) {
+            .ok_or_else(|| format!("ARGOCD_APP_PARAMETERS[{i}] has no name"))?;
+        if name.is_empty() || name.chars().any(char::is_control) {
             return Err(format!(
-                "parameter {name:?}: map parameters are not supported by krm-promote"
+                "ARGOCD_APP_PARAMETERS[{i}]: a parameter name must be a non-empty name without control characters"
             ));
+        }
+        let name = name.to_string();
+        // Values are never echoed: a parameter may carry a credential.
+        let bad = |what: &str| format!("parameter {name:?}: {what}");
+        match p.get("string") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => out.push((name.clone(), s.clone())),
+            Some(_) => return Err(bad("\"string\" must be a JSON string")),
+        }
+        match p.get("array") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                let items: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+                let items = items.ok_or_else(|| bad("\"array\" must hold only strings"))?;
+                out.push((name.clone(), items.join("\n")));
+            }
+            Some(_) => return Err(bad("\"array\" must be a JSON array of strings")),
+        }
+        match p.get("map") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) if m.is_empty() => {}
+            Some(Value::Object(_)) => return Err(bad("map parameters are not supported by krm-promote")),
+            Some(_) => return Err(bad("\"map\" must be a JSON object")),
         }
     }
     Ok(out)
@@ -175,5 +188,22 @@ mod tests {
                 .unwrap_err()
                 .contains("map parameters")
         );
+    }
+
+    #[test]
+    fn malformed_parameters_are_refused_without_echoing_values() {
+        for (json, expect) in [
+            (r#"[{"name":"","string":"x"}]"#, "non-empty name"),
+            ("[{\"name\":\"a\\u0000b\",\"string\":\"x\"}]", "control characters"),
+            (r#"[{"string":"x"}]"#, "has no name"),
+            (r#"[{"name":"environment","string":1}]"#, "must be a JSON string"),
+            (r#"[{"name":"images","array":"s3cr3t-token"}]"#, "must be a JSON array"),
+            (r#"[{"name":"images","array":[1]}]"#, "only strings"),
+            (r#"[{"name":"m","map":"s3cr3t-token"}]"#, "must be a JSON object"),
+        ] {
+            let e = from_env(&vars(&[("ARGOCD_APP_PARAMETERS", json)])).unwrap_err();
+            assert!(e.contains(expect), "{json}: {e}");
+            assert!(!e.contains("s3cr3t"), "{e}");
+        }
     }
 }

@@ -16,8 +16,19 @@
 //!   file is recompiled, never loaded.
 //! - **Safe for concurrent processes**: a writer writes a private temporary
 //!   file and renames it into place; readers only ever see whole files.
-//! - **Private**: the directory is created with mode 0700 and is not used if
-//!   other users can write to it (a compiled artifact is native code).
+//! - **Trusted, or not used**: loading an artifact executes native code, and
+//!   a checksum proves nothing against someone who can write the file. So
+//!   the cache is used only when [`trusted_dir`] accepts it: the directory
+//!   is not a symbolic link, is owned by the current user and writable by
+//!   nobody else, and every directory above it is owned by root or the
+//!   current user and writable by nobody else (or sticky, like `/tmp`);
+//!   missing directories are created here with mode 0700. Artifacts are
+//!   opened without following links and must be regular files owned by the
+//!   current user and writable by nobody else. Otherwise the component is
+//!   compiled in memory and nothing is read or written.
+//! - **No shared fallback**: without `KRM_PROMOTE_CACHE_DIR`,
+//!   `XDG_CACHE_HOME` or `HOME` there is no cache (never a path under
+//!   `/tmp` that another user could create first).
 //! - **Optional**: any cache failure (read-only filesystem, no home) falls
 //!   back to compiling in memory.
 
@@ -42,7 +53,8 @@ pub enum CacheMode {
 
 impl CacheMode {
     /// `KRM_PROMOTE_CACHE_DIR`, else `$XDG_CACHE_HOME/krm-promote`, else
-    /// `$HOME/.cache/krm-promote`; `KRM_PROMOTE_CACHE=off` disables it.
+    /// `$HOME/.cache/krm-promote`, else none; `KRM_PROMOTE_CACHE=off`
+    /// disables it.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> CacheMode {
         if get("KRM_PROMOTE_CACHE").is_some_and(|v| v == "off" || v == "0" || v == "false") {
             return CacheMode::Off;
@@ -54,10 +66,10 @@ impl CacheMode {
         if let Some(dir) = non_empty("XDG_CACHE_HOME") {
             return CacheMode::Dir(Path::new(&dir).join("krm-promote"));
         }
-        if let Some(home) = non_empty("HOME") {
-            return CacheMode::Dir(Path::new(&home).join(".cache").join("krm-promote"));
+        match non_empty("HOME") {
+            Some(home) => CacheMode::Dir(Path::new(&home).join(".cache").join("krm-promote")),
+            None => CacheMode::Off,
         }
-        CacheMode::Dir(std::env::temp_dir().join("krm-promote-cache"))
     }
 }
 
@@ -119,9 +131,9 @@ pub fn load_component(
     let CacheMode::Dir(dir) = mode else {
         return compile(engine, wasm);
     };
-    if !dir_is_private(dir) {
+    let Ok(dir) = trusted_dir(dir) else {
         return compile(engine, wasm);
-    }
+    };
     let path = dir.join(artifact_name(engine, guest_sha256));
     if let Some(component) = read_artifact(engine, &path) {
         return Ok(component);
@@ -138,33 +150,91 @@ fn compile(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
         .context("compiling the embedded WebAssembly component")
 }
 
-/// Creates the directory (0700) if needed; refuses one others can write to.
-fn dir_is_private(dir: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        if !dir.exists() && fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).is_err() {
-            return false;
-        }
-        match fs::metadata(dir) {
-            Ok(m) => m.is_dir() && m.permissions().mode() & 0o022 == 0,
-            Err(_) => false,
+/// Whether `meta` belongs to root or `uid` and nobody else can write to it
+/// (a sticky directory, like `/tmp`, counts as safe for its entries).
+fn safe_owner_and_mode(meta: &fs::Metadata, uid: u32, sticky_ok: bool) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode();
+    (meta.uid() == 0 || meta.uid() == uid) && (mode & 0o022 == 0 || (sticky_ok && mode & 0o1000 != 0))
+}
+
+/// The cache directory `dir`, created (mode 0700) where missing, if it can
+/// be trusted with native code; else why not. See the module docs.
+pub fn trusted_dir(dir: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let uid = rustix::process::geteuid().as_raw();
+    if !dir.is_absolute() {
+        return Err(format!("{} is not an absolute path", dir.display()));
+    }
+    let mut missing = Vec::new();
+    let mut existing = dir;
+    while fs::symlink_metadata(existing).is_err() {
+        missing.push(existing.file_name().ok_or("no existing ancestor")?.to_os_string());
+        existing = existing.parent().ok_or("no existing ancestor")?;
+    }
+    if missing.is_empty() && fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(format!("{} is a symbolic link", dir.display()));
+    }
+    let mut real = existing
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", existing.display()))?;
+    // Every existing directory above the cache, from the root down.
+    let above: Vec<&Path> = real.ancestors().skip(usize::from(missing.is_empty())).collect();
+    for a in above.into_iter().rev() {
+        let meta = fs::symlink_metadata(a).map_err(|e| format!("{}: {e}", a.display()))?;
+        if !meta.is_dir() || !safe_owner_and_mode(&meta, uid, true) {
+            return Err(format!(
+                "{} is not owned by root or this user, or others can write to it",
+                a.display()
+            ));
         }
     }
-    #[cfg(not(unix))]
-    {
-        fs::create_dir_all(dir).is_ok()
+    for name in missing.into_iter().rev() {
+        real.push(name);
+        match fs::DirBuilder::new().mode(0o700).create(&real) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("creating {}: {e}", real.display())),
+        }
     }
+    let meta = fs::symlink_metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return Err(format!("{} is not a directory", real.display()));
+    }
+    if meta.uid() != uid || meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} is not owned by this user, or others can write to it",
+            real.display()
+        ));
+    }
+    Ok(real)
+}
+
+/// Opens `path` without following a link, if it is a regular file owned by
+/// this user that nobody else can write to.
+fn open_trusted(path: &Path) -> Option<fs::File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(crate::sandbox::NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    let uid = rustix::process::geteuid().as_raw();
+    (meta.is_file() && meta.uid() == uid && meta.mode() & 0o022 == 0).then_some(file)
 }
 
 /// Reads and verifies an artifact; `None` if missing, damaged or rejected.
 fn read_artifact(engine: &Engine, path: &Path) -> Option<Component> {
-    let bytes = fs::read(path).ok()?;
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    open_trusted(path)?.read_to_end(&mut bytes).ok()?;
     let payload = verify(&bytes)?;
-    // SAFETY: `payload` was written by `write_artifact` from
-    // `Component::serialize` in a directory only this user can write to,
-    // and its SHA-256 matches, so it is exactly what wasmtime produced.
-    // wasmtime additionally checks its version and engine configuration.
+    // SAFETY: `payload` was read from a file that `trusted_dir` and
+    // `open_trusted` show only this user (or root) can have written, and its
+    // SHA-256 matches, so it is what `write_artifact` stored from
+    // `Component::serialize`. wasmtime additionally checks its version and
+    // engine configuration.
     #[allow(unsafe_code, reason = "loading a verified, self-written wasmtime artifact")]
     let component = unsafe { Component::deserialize(engine, payload) };
     component.ok()
@@ -188,7 +258,15 @@ fn write_artifact(component: &Component, path: &Path) -> anyhow::Result<()> {
         .map_or(0, |d| d.subsec_nanos());
     let tmp = dir.join(format!(".tmp-{}-{nanos}", std::process::id()));
     let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
+        let mut file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(crate::sandbox::NOFOLLOW)
+                .open(&tmp)?
+        };
         file.write_all(MAGIC)?;
         file.write_all(&Sha256::digest(&payload))?;
         file.write_all(&payload)?;
@@ -240,5 +318,40 @@ mod tests {
             CacheMode::from_env(env(&[("HOME", "/h")])),
             CacheMode::Dir("/h/.cache/krm-promote".into())
         );
+        // Never a shared fallback under /tmp.
+        assert_eq!(CacheMode::from_env(env(&[])), CacheMode::Off);
+        assert_eq!(CacheMode::from_env(env(&[("HOME", "")])), CacheMode::Off);
+    }
+
+    #[test]
+    fn only_private_directories_are_trusted() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let set_mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+        // Created here, 0700.
+        let fresh = base.path().join("a/b/cache");
+        let real = trusted_dir(&fresh).unwrap();
+        assert_eq!(fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o700);
+        // Group- or world-writable.
+        set_mode(&real, 0o770);
+        assert!(trusted_dir(&fresh).is_err());
+        set_mode(&real, 0o700);
+        assert!(trusted_dir(&fresh).is_ok());
+        // A link to a private directory.
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(trusted_dir(&link).unwrap_err().contains("symbolic link"));
+        // A private directory in a world-writable, non-sticky parent.
+        let open = base.path().join("open");
+        fs::create_dir(&open).unwrap();
+        set_mode(&open, 0o777);
+        fs::create_dir(open.join("cache")).unwrap();
+        set_mode(&open.join("cache"), 0o700);
+        assert!(trusted_dir(&open.join("cache")).is_err());
+        assert!(trusted_dir(&open.join("new")).is_err());
+        // ... and in a sticky one (like /tmp).
+        set_mode(&open, 0o1777);
+        assert!(trusted_dir(&open.join("cache")).is_ok());
+        assert!(trusted_dir(Path::new("relative/dir")).is_err());
     }
 }

@@ -10,6 +10,7 @@ use crate::bindings::exports::krm_promote::function::krm;
 use crate::cache::{CacheMode, Loader};
 use crate::exit_code;
 use crate::runtime::{Guest, Limits};
+use crate::sandbox::Repository;
 
 /// `--help` text.
 pub const HELP: &str = "\
@@ -58,7 +59,8 @@ EXIT CODES:
 
 ENVIRONMENT:
     KRM_PROMOTE_CACHE_DIR   where the compiled function is cached when the built-in compiled
-                            function does not fit this machine
+                            function does not fit this machine; used only if no other user
+                            can write to it or above it (SECURITY.md)
                             [default $XDG_CACHE_HOME/krm-promote or ~/.cache/krm-promote]
     KRM_PROMOTE_PRECOMPILED=off  ignore the built-in compiled function (troubleshooting)
 ";
@@ -249,7 +251,7 @@ pub fn run(
         Mode::Preview(request) => {
             let result = Guest::load(&options.cache)
                 .map_err(|e| (exit_code::FUNCTION_FAILED, format!("{e:#}")))
-                .and_then(|guest| crate::preview::run(request, &guest, &options.limits, stdout));
+                .and_then(|guest| crate::preview::run(request, &guest, &options.limits, options.max_input, stdout));
             match result {
                 Ok(code) => code,
                 Err((code, message)) => {
@@ -301,6 +303,7 @@ fn render(
         settings: argo.settings.into_iter().map(setting).collect(),
         source_revision: argo.source_revision,
         plugin_env: argo.plugin_env.into_iter().map(setting).collect(),
+        operator_settings: Vec::new(),
     };
     let guest = Guest::load(&options.cache).map_err(|e| (exit_code::FUNCTION_FAILED, format!("{e:#}")))?;
     let output = guest
@@ -371,11 +374,12 @@ fn generate(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<u8, Failure> {
-    let context = crate::generate::context(dir, &vars(env, &["ARGOCD_", "PARAM_", "KRM_PROMOTE_"]))?;
+    let repo = repository(dir, env)?;
+    let context = crate::generate::context(&repo, dir, &vars(env, &["ARGOCD_", "PARAM_", "KRM_PROMOTE_"]))?;
     // Load the component while kustomize runs: Argo CD waits for both.
     let (rendered, guest) = std::thread::scope(|scope| {
         let loading = scope.spawn(|| Guest::load(&options.cache));
-        let rendered = crate::generate::render(dir);
+        let rendered = crate::generate::render(&repo, dir, options.max_input);
         (rendered, loading.join())
     });
     let rendered = rendered?;
@@ -439,7 +443,8 @@ fn parameters(
     env: &dyn Fn(&str) -> Option<String>,
     stdout: &mut dyn Write,
 ) -> Result<u8, Failure> {
-    let context = crate::generate::context(dir, &vars(env, &["ARGOCD_", "PARAM_", "KRM_PROMOTE_"]))?;
+    let repo = repository(dir, env)?;
+    let context = crate::generate::context(&repo, dir, &vars(env, &["ARGOCD_", "PARAM_", "KRM_PROMOTE_"]))?;
     let guest = Guest::load(&options.cache).map_err(|e| (exit_code::FUNCTION_FAILED, format!("{e:#}")))?;
     let json = match guest.parameters(&context, &options.limits) {
         Ok(Ok(json)) => json,
@@ -453,6 +458,11 @@ fn parameters(
     };
     writeln!(stdout, "{json}").map_err(|e| (exit_code::INVALID_INPUT, format!("writing stdout: {e}")))?;
     Ok(exit_code::OK)
+}
+
+/// The repository `dir` belongs to (see [`Repository::for_app`]).
+fn repository(dir: &std::path::Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Repository, Failure> {
+    Repository::for_app(dir, env("ARGOCD_APP_SOURCE_PATH").as_deref()).map_err(|e| (exit_code::INVALID_INPUT, e))
 }
 
 /// Environment variables with one of `prefixes`, sorted by name (the

@@ -17,17 +17,20 @@
 //! (`ARGOCD_APP_PARAMETERS`, else `PARAM_*`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::argocd;
 use crate::bindings::exports::krm_promote::function::krm;
 use crate::exit_code;
+use crate::kustomization;
+use crate::sandbox::{Repository, Sandbox, find_tool};
 
 /// The functionConfig file read from the application directory.
 pub const CONFIG_FILE: &str = "krm-promote.yaml";
 
 /// The settings the sidecar's own env may set, as `KRM_PROMOTE_<NAME>`
-/// (`KRM_PROMOTE_ENVIRONMENT`). Only these: the sidecar env also holds host
+/// (`KRM_PROMOTE_ENVIRONMENT`): defaults that an Application's plugin env
+/// and parameters override. Only these: the sidecar env also holds host
 /// options (`KRM_PROMOTE_CACHE_DIR`, ...) and whatever else an operator or a
 /// test harness sets, which must not turn into settings.
 const SIDECAR_SETTINGS: &[&str] = &[
@@ -38,10 +41,26 @@ const SIDECAR_SETTINGS: &[&str] = &[
     "REQUIRE_UPSTREAM",
     "SYNC_WAVE",
     "IMAGES",
-    "FORBID_MUTABLE_TAGS",
-    "REQUIRE_DIGEST",
-    "ALLOWED_REGISTRIES",
 ];
+
+/// The image policies the sidecar's own env may set, as
+/// `KRM_PROMOTE_<NAME>`: the operator's floor, which applies whatever an
+/// Application (its `krm-promote.yaml`, plugin env or parameters) says.
+/// Applications can add rules, never remove these.
+const OPERATOR_POLICIES: &[&str] = &["FORBID_MUTABLE_TAGS", "REQUIRE_DIGEST", "ALLOWED_REGISTRIES"];
+
+/// The sidecar's `KRM_PROMOTE_<NAME>` variables among `vars` that `names`
+/// lists, as settings (`trigger-mode`).
+fn sidecar(vars: &[(String, String)], names: &[&str]) -> Vec<(String, String)> {
+    vars.iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("KRM_PROMOTE_")?;
+            names
+                .contains(&name)
+                .then(|| (name.to_ascii_lowercase().replace('_', "-"), v.clone()))
+        })
+        .collect()
+}
 
 /// A failure: exit code and one message for stderr.
 pub type Failure = (u8, String);
@@ -50,26 +69,11 @@ fn usage(message: String) -> Failure {
     (exit_code::INVALID_INPUT, message)
 }
 
-/// The context for `generate`/`parameters` in `dir`: the config file, and
-/// settings and plugin env from the environment (`vars`, in order).
-pub fn context(dir: &Path, vars: &[(String, String)]) -> Result<krm::Context, Failure> {
-    let config_path = dir.join(CONFIG_FILE);
-    let function_config = match std::fs::read(&config_path) {
-        Ok(bytes) => {
-            Some(String::from_utf8(bytes).map_err(|_| usage(format!("{} is not valid UTF-8", config_path.display())))?)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(usage(format!("reading {}: {e}", config_path.display()))),
-    };
-    let mut settings: Vec<(String, String)> = vars
-        .iter()
-        .filter_map(|(k, v)| {
-            let name = k.strip_prefix("KRM_PROMOTE_")?;
-            SIDECAR_SETTINGS
-                .contains(&name)
-                .then(|| (name.to_ascii_lowercase().replace('_', "-"), v.clone()))
-        })
-        .collect();
+/// The context for `generate`/`parameters` in `dir` of `repo`: the config
+/// file, and settings and plugin env from the environment (`vars`, in order).
+pub fn context(repo: &Repository, dir: &Path, vars: &[(String, String)]) -> Result<krm::Context, Failure> {
+    let function_config = read_config(repo, dir)?;
+    let mut settings = sidecar(vars, SIDECAR_SETTINGS);
     let argo = argocd::from_env(vars).map_err(usage)?;
     settings.extend(argo.settings);
     let setting = |(key, value): (String, String)| krm::Setting { key, value };
@@ -80,7 +84,40 @@ pub fn context(dir: &Path, vars: &[(String, String)]) -> Result<krm::Context, Fa
         settings: settings.into_iter().map(setting).collect(),
         source_revision: argo.source_revision,
         plugin_env: argo.plugin_env.into_iter().map(setting).collect(),
+        operator_settings: sidecar(vars, OPERATOR_POLICIES).into_iter().map(setting).collect(),
     })
+}
+
+/// The config file of `dir`, if it has one; it must be inside `repo`.
+pub fn read_config(repo: &Repository, dir: &Path) -> Result<Option<String>, Failure> {
+    let path = dir.join(CONFIG_FILE);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(None);
+    }
+    let shown = repo.show(&path);
+    let real = repo.resolve(&path).map_err(usage)?;
+    let bytes = read_capped(&real, MAX_CONFIG).map_err(|e| usage(format!("reading {shown}: {e}")))?;
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| usage(format!("{shown} is not valid UTF-8")))
+}
+
+/// Largest config file read.
+const MAX_CONFIG: u64 = 8 << 20;
+
+/// Reads a file, refusing it before reading when it is larger than `max`.
+fn read_capped(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() > max {
+        return Err(std::io::Error::other(format!("larger than {} MiB", max >> 20)));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(format!("larger than {} MiB", max >> 20)));
+    }
+    Ok(bytes)
 }
 
 /// What was rendered, and where each part came from (for messages).
@@ -127,74 +164,32 @@ impl Rendered {
     }
 }
 
-fn kustomization(dir: &Path) -> Option<PathBuf> {
-    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
-/// Renders `dir`.
-pub fn render(dir: &Path) -> Result<Rendered, Failure> {
-    if kustomization(dir).is_some() {
-        let (program, args): (PathBuf, &[&str]) = match (on_path("kustomize"), on_path("kubectl")) {
-            (Some(k), _) => (k, &["build"]),
-            (None, Some(k)) => (k, &["kustomize"]),
-            (None, None) => {
-                return Err((
-                    exit_code::FUNCTION_FAILED,
-                    "the directory has a kustomization, but neither kustomize nor kubectl is on PATH".into(),
-                ));
-            }
-        };
-        let out = Command::new(&program)
-            .args(args)
-            .arg(dir)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| {
-                (
-                    exit_code::FUNCTION_FAILED,
-                    format!("running {}: {e}", program.display()),
-                )
-            })?;
-        if !out.status.success() {
-            // Paths in kustomize's message are absolute; show them relative
-            // to the application directory.
-            let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-            if let Ok(abs) = dir.canonicalize() {
-                stderr = stderr.replace(&format!("{}/", abs.display()), "");
-            }
-            return Err(usage(kustomize_error(&stderr)));
-        }
-        let stream = String::from_utf8(out.stdout).map_err(|_| usage("kustomize printed invalid UTF-8".into()))?;
-        return Ok(Rendered {
-            stream,
-            files: Vec::new(),
-        });
+/// Renders `dir` of `repo`; the render may not exceed `max` bytes.
+pub fn render(repo: &Repository, dir: &Path, max: usize) -> Result<Rendered, Failure> {
+    if kustomization::find(dir).is_some() {
+        return build(repo, dir, max);
     }
-
     let mut files = Vec::new();
-    collect(dir, dir, &mut files).map_err(|e| usage(format!("reading {}: {e}", dir.display())))?;
+    let root = repo.resolve(dir).map_err(usage)?;
+    let mut seen = std::collections::BTreeSet::new();
+    collect(repo, &root, &root, &mut seen, &mut files)?;
     files.sort();
+    let total: u64 = files.iter().map(|(_, _, len)| len).sum();
+    if total > max as u64 {
+        return Err(usage(format!(
+            "the manifests in {} add up to more than {} MiB (raise the cap with --max-input or KRM_PROMOTE_MAX_INPUT)",
+            repo.show(dir),
+            max >> 20
+        )));
+    }
     let mut lines = 0usize;
     let mut rendered = Rendered {
-        stream: String::new(),
+        stream: String::with_capacity(total as usize),
         files: Vec::new(),
     };
-    for rel in files {
-        let text = std::fs::read_to_string(dir.join(&rel)).map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => usage(format!("{} is not valid UTF-8", rel.display())),
-            _ => usage(format!("reading {}: {e}", rel.display())),
-        })?;
+    for (rel, real, _) in files {
+        let bytes = read_capped(&real, max as u64).map_err(|e| usage(format!("reading {}: {e}", rel.display())))?;
+        let text = String::from_utf8(bytes).map_err(|_| usage(format!("{} is not valid UTF-8", rel.display())))?;
         // A byte order mark is fine at the start of a file, not in the
         // middle of the concatenated stream.
         let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
@@ -216,24 +211,117 @@ pub fn render(dir: &Path) -> Result<Rendered, Failure> {
     Ok(rendered)
 }
 
-/// Manifest files under `dir`, relative to `base`: `*.yaml`, `*.yml` and
-/// `*.json`, skipping hidden entries (`.git`, `.argocd-source*.yaml`) and
-/// the config file.
-fn collect(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
+/// `kustomize build` of `dir`, after [`kustomization::check`], in a
+/// [`Sandbox`], without plugin flags.
+fn build(repo: &Repository, dir: &Path, max: usize) -> Result<Rendered, Failure> {
+    kustomization::check(repo, dir).map_err(usage)?;
+    let (program, args): (PathBuf, &[&str]) = match (find_tool("kustomize"), find_tool("kubectl")) {
+        (Some(k), _) => (k, &["build"]),
+        (None, Some(k)) => (k, &["kustomize"]),
+        (None, None) => {
+            return Err((
+                exit_code::FUNCTION_FAILED,
+                "the directory has a kustomization, but neither kustomize nor kubectl is on PATH \
+                 (only absolute PATH entries are searched)"
+                    .into(),
+            ));
+        }
+    };
+    let failed = |e: std::io::Error| {
+        (
+            exit_code::FUNCTION_FAILED,
+            format!("running {}: {e}", program.display()),
+        )
+    };
+    let sandbox = Sandbox::new().map_err(failed)?;
+    let abs = repo.resolve(dir).map_err(usage)?;
+    let mut child = sandbox
+        .command(&program)
+        .args(args)
+        .arg(&abs)
+        .current_dir(&abs)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(failed)?;
+    let stderr = child.stderr.take().map(|pipe| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::Read::take(pipe, 1 << 20), &mut buf);
+            buf
+        })
+    });
+    let mut stdout = Vec::new();
+    let read = child
+        .stdout
+        .take()
+        .map(|pipe| std::io::Read::read_to_end(&mut std::io::Read::take(pipe, max as u64 + 1), &mut stdout));
+    let too_large = stdout.len() > max;
+    if too_large || !matches!(read, Some(Ok(_))) {
+        let _ = child.kill();
+    }
+    let status = child.wait().map_err(failed)?;
+    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    if too_large {
+        return Err(usage(format!(
+            "the kustomize build is larger than {} MiB (raise the cap with --max-input or KRM_PROMOTE_MAX_INPUT)",
+            max >> 20
+        )));
+    }
+    if !status.success() {
+        // Paths in kustomize's message are absolute; show them relative
+        // to the application directory.
+        let stderr = String::from_utf8_lossy(&stderr).replace(&format!("{}/", abs.display()), "");
+        return Err(usage(kustomize_error(&stderr)));
+    }
+    let stream = String::from_utf8(stdout).map_err(|_| usage("kustomize printed invalid UTF-8".into()))?;
+    Ok(Rendered {
+        stream,
+        files: Vec::new(),
+    })
+}
+
+/// Manifest files under `dir`: `*.yaml`, `*.yml` and `*.json`, skipping
+/// hidden entries (`.git`, `.argocd-source*.yaml`) and the config file, as
+/// (path relative to `base` for messages, resolved path, size). Symbolic
+/// links are followed only inside the repository.
+fn collect(
+    repo: &Repository,
+    base: &Path,
+    dir: &Path,
+    seen: &mut std::collections::BTreeSet<PathBuf>,
+    out: &mut Vec<(PathBuf, PathBuf, u64)>,
+) -> Result<(), Failure> {
+    if !seen.insert(dir.to_path_buf()) {
+        return Ok(()); // a link back to a directory already read
+    }
+    let io = |e: std::io::Error| usage(format!("reading {}: {e}", repo.show(dir)));
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with('.') {
             continue;
         }
         let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            collect(base, &path, out)?;
-        } else if (name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"))
-            && !(dir == base && name == CONFIG_FILE)
-        {
-            out.push(path.strip_prefix(base).expect("under base").to_path_buf());
+        let manifest = name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json");
+        let kind = entry.file_type().map_err(io)?;
+        if !kind.is_dir() && !kind.is_symlink() && !manifest {
+            continue;
+        }
+        if kind.is_symlink() && !manifest && !std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+            continue; // a link to something that is not read (or to nothing)
+        }
+        let real = repo.resolve(&path).map_err(usage)?;
+        let meta = std::fs::metadata(&real).map_err(io)?;
+        if meta.is_dir() {
+            collect(repo, base, &real, seen, out)?;
+        } else if manifest && meta.is_file() && !(dir == base && name == CONFIG_FILE) {
+            let rel = path
+                .strip_prefix(base)
+                .map_or_else(|_| repo.relative(&real).to_path_buf(), Path::to_path_buf);
+            out.push((rel, real, meta.len()));
         }
     }
     Ok(())

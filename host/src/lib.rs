@@ -12,8 +12,10 @@ pub mod cli;
 pub mod engine_config;
 pub mod exit_code;
 pub mod generate;
+pub mod kustomization;
 pub mod preview;
 pub mod runtime;
+pub mod sandbox;
 
 /// The one `bindgen!` of the WIT contract in `wit/`.
 #[allow(missing_docs, reason = "generated from wit/, which documents every item")]

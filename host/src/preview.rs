@@ -18,7 +18,9 @@ use std::process::{Command, Stdio};
 use crate::bindings::exports::krm_promote::function::krm;
 use crate::exit_code;
 use crate::generate::{self, Failure};
+use crate::kustomization;
 use crate::runtime::{Guest, Limits};
+use crate::sandbox::{NOFOLLOW, Repository, find_tool, normalise};
 
 /// What `preview` was asked.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -33,8 +35,13 @@ pub struct Request {
     pub exit_code: bool,
 }
 
+/// Git, found in the absolute `PATH` entries only.
+fn git_program() -> Result<PathBuf, String> {
+    find_tool("git").ok_or_else(|| "preview needs git on PATH (only absolute PATH entries are searched)".to_string())
+}
+
 fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
-    let out = Command::new("git")
+    let out = Command::new(git_program()?)
         .arg("-C")
         .arg(root)
         .args(args)
@@ -55,127 +62,382 @@ fn git_line(root: &Path, args: &[&str]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&git(root, args)?).trim().to_string())
 }
 
-/// Lexically normalises `path` (no filesystem access: it may not exist).
-fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
+/// A file name from Git (any bytes but NUL) as a relative path, if every
+/// component is an ordinary name: no `..`, `.`, empty or absolute part that
+/// could write outside the private copy.
+fn tree_path(name: &[u8]) -> Result<PathBuf, String> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = Path::new(std::ffi::OsStr::from_bytes(name));
+    let ordinary = !name.is_empty()
+        && name
+            .split(|&b| b == b'/')
+            .all(|part| !part.is_empty() && part != b"." && part != b"..")
+        && path.components().all(|c| matches!(c, Component::Normal(_)));
+    if ordinary {
+        Ok(path.to_path_buf())
+    } else {
+        Err(format!(
+            "refusing a tree entry named {:?}",
+            String::from_utf8_lossy(name)
+        ))
     }
-    out
 }
 
-/// Writes the tracked and untracked (not ignored) files of the working tree.
-fn materialise_worktree(root: &Path, dest: &Path) -> Result<(), String> {
-    let list = git(root, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"])?;
-    for name in list.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let rel = Path::new(std::str::from_utf8(name).map_err(|_| "a file name is not UTF-8".to_string())?);
-        let src = root.join(rel);
-        if !src.is_file() {
-            continue; // deleted but still in the index
-        }
-        let target = dest.join(rel);
-        std::fs::create_dir_all(target.parent().expect("a file has a parent")).map_err(|e| e.to_string())?;
-        std::fs::copy(&src, &target).map_err(|e| format!("copying {}: {e}", rel.display()))?;
-    }
-    Ok(())
+/// What one entry of a tree is, and where its content comes from.
+#[derive(Debug, Clone)]
+enum Content {
+    /// A Git blob.
+    Blob(String),
+    /// A file of the working tree.
+    File(PathBuf),
+    /// A symbolic link with this target.
+    Link(PathBuf),
 }
 
-/// Writes the tree of `rev` from Git's object store.
-fn materialise_revision(root: &Path, rev: &str, dest: &Path) -> Result<(), String> {
-    let listing = git(root, &["ls-tree", "-r", "-z", "--full-tree", rev])?;
-    let mut entries = Vec::new();
-    for entry in listing.split(|&b| b == 0).filter(|e| !e.is_empty()) {
-        let entry = std::str::from_utf8(entry).map_err(|_| "a file name is not UTF-8".to_string())?;
-        let (meta, path) = entry.split_once('\t').ok_or("unexpected git ls-tree output")?;
-        let mut meta = meta.split(' ');
-        let (mode, kind, sha) = (
-            meta.next().unwrap_or(""),
-            meta.next().unwrap_or(""),
-            meta.next().unwrap_or(""),
-        );
-        if kind == "blob" {
-            entries.push((mode.to_string(), sha.to_string(), path.to_string()));
-        }
+/// A tree to copy: a revision in Git's object store, or the working tree.
+struct Tree {
+    entries: std::collections::BTreeMap<PathBuf, Content>,
+    objects: Option<CatFile>,
+}
+
+/// `git cat-file --batch`, one object at a time.
+struct CatFile {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl CatFile {
+    fn start(root: &Path) -> Result<CatFile, String> {
+        let mut child = Command::new(git_program()?)
+            .arg("-C")
+            .arg(root)
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("running git cat-file: {e}"))?;
+        let stdin = child.stdin.take().ok_or("git cat-file has no stdin")?;
+        let stdout = std::io::BufReader::new(child.stdout.take().ok_or("git cat-file has no stdout")?);
+        Ok(CatFile { child, stdin, stdout })
     }
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["cat-file", "--batch"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("running git cat-file: {e}"))?;
-    let mut stdin = child.stdin.take().expect("piped");
-    let shas: String = entries.iter().map(|(_, sha, _)| format!("{sha}\n")).collect();
-    let writer = std::thread::spawn(move || stdin.write_all(shas.as_bytes()));
-    let out = child.wait_with_output().map_err(|e| format!("git cat-file: {e}"))?;
-    let _ = writer.join();
-    let mut at = 0;
-    for (mode, _, path) in &entries {
-        let header_end = out.stdout[at..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or("short git cat-file output")?
-            + at;
-        let header = String::from_utf8_lossy(&out.stdout[at..header_end]).to_string();
-        let size: usize = header
+
+    /// Streams object `sha` into `out`, refusing it (before reading) when
+    /// it is larger than `max`.
+    fn copy(&mut self, sha: &str, max: u64, out: &mut dyn std::io::Write) -> Result<(), String> {
+        use std::io::{BufRead, Read};
+        writeln!(self.stdin, "{sha}")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| format!("git cat-file: {e}"))?;
+        let mut header = String::new();
+        self.stdout
+            .read_line(&mut header)
+            .map_err(|e| format!("git cat-file: {e}"))?;
+        let size: u64 = header
+            .trim_end()
             .rsplit(' ')
             .next()
             .and_then(|s| s.parse().ok())
-            .ok_or("bad git cat-file header")?;
-        let body = &out.stdout[header_end + 1..header_end + 1 + size];
-        at = header_end + 1 + size + 1;
-        let target = dest.join(path);
-        std::fs::create_dir_all(target.parent().expect("a file has a parent")).map_err(|e| e.to_string())?;
-        if mode == "120000" {
-            let link = String::from_utf8_lossy(body).to_string();
-            std::os::unix::fs::symlink(link, &target).map_err(|e| e.to_string())?;
+            .ok_or_else(|| format!("git cat-file: unexpected answer {:?}", header.trim_end()))?;
+        let mut body = (&mut self.stdout).take(size);
+        if size > max {
+            // Skip it without keeping it.
+            std::io::copy(&mut body, &mut std::io::sink()).map_err(|e| format!("git cat-file: {e}"))?;
         } else {
-            std::fs::write(&target, body).map_err(|e| e.to_string())?;
+            std::io::copy(&mut body, out).map_err(|e| format!("writing a copy of {sha}: {e}"))?;
         }
+        let mut newline = [0u8; 1];
+        self.stdout
+            .read_exact(&mut newline)
+            .map_err(|e| format!("git cat-file: {e}"))?;
+        if size > max {
+            return Err(format!("larger than {} MiB", max >> 20));
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+impl Drop for CatFile {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Largest kustomization or link read while deciding what to copy.
+const MAX_SMALL: u64 = 8 << 20;
+
+impl Tree {
+    /// The tree of commit `rev`.
+    fn revision(root: &Path, rev: &str) -> Result<Tree, String> {
+        let listing = git(root, &["ls-tree", "-r", "-z", "--full-tree", rev])?;
+        let mut tree = Tree {
+            entries: Default::default(),
+            objects: Some(CatFile::start(root)?),
+        };
+        for entry in listing.split(|&b| b == 0).filter(|e| !e.is_empty()) {
+            let tab = entry
+                .iter()
+                .position(|&b| b == b'\t')
+                .ok_or("unexpected git ls-tree output")?;
+            let meta = String::from_utf8_lossy(&entry[..tab]);
+            let mut meta = meta.split(' ');
+            let (mode, kind, sha) = (
+                meta.next().unwrap_or(""),
+                meta.next().unwrap_or(""),
+                meta.next().unwrap_or("").to_string(),
+            );
+            if kind != "blob" {
+                continue; // submodules
+            }
+            let path = tree_path(&entry[tab + 1..])?;
+            let content = if mode == "120000" {
+                let target = tree.read(&Content::Blob(sha))?;
+                use std::os::unix::ffi::OsStrExt;
+                Content::Link(PathBuf::from(std::ffi::OsStr::from_bytes(&target)))
+            } else {
+                Content::Blob(sha)
+            };
+            tree.entries.insert(path, content);
+        }
+        Ok(tree)
+    }
+
+    /// The tracked and untracked (not ignored) files of the working tree.
+    /// A path under a directory that is now a symbolic link is skipped (Git
+    /// does not follow it either).
+    fn worktree(root: &Path) -> Result<Tree, String> {
+        let list = git(root, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"])?;
+        let mut tree = Tree {
+            entries: Default::default(),
+            objects: None,
+        };
+        for name in list.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+            let rel = tree_path(name)?;
+            let under_link = rel
+                .ancestors()
+                .skip(1)
+                .filter(|a| !a.as_os_str().is_empty())
+                .any(|a| std::fs::symlink_metadata(root.join(a)).is_ok_and(|m| m.file_type().is_symlink()));
+            if under_link {
+                continue;
+            }
+            let src = root.join(&rel);
+            let Ok(meta) = std::fs::symlink_metadata(&src) else {
+                continue; // deleted but still in the index
+            };
+            let content = if meta.file_type().is_symlink() {
+                Content::Link(std::fs::read_link(&src).map_err(|e| format!("{}: {e}", rel.display()))?)
+            } else if meta.is_file() {
+                Content::File(src)
+            } else {
+                continue; // a submodule's directory
+            };
+            tree.entries.insert(rel, content);
+        }
+        Ok(tree)
+    }
+
+    /// A small file's content (kustomizations, link targets).
+    fn read(&mut self, content: &Content) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        match content {
+            Content::Blob(sha) => self
+                .objects
+                .as_mut()
+                .ok_or("no object store")?
+                .copy(sha, MAX_SMALL, &mut out)?,
+            Content::File(path) => {
+                use std::io::Read;
+                let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+                if file.metadata().map_err(|e| e.to_string())?.len() > MAX_SMALL {
+                    return Err(format!("larger than {} MiB", MAX_SMALL >> 20));
+                }
+                file.take(MAX_SMALL).read_to_end(&mut out).map_err(|e| e.to_string())?;
+            }
+            Content::Link(target) => {
+                use std::os::unix::ffi::OsStrExt;
+                out.extend_from_slice(target.as_os_str().as_bytes());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether some entry is `path` or under it.
+    fn has(&self, path: &Path) -> bool {
+        self.entries
+            .range(path.to_path_buf()..)
+            .next()
+            .is_some_and(|(p, _)| p.starts_with(path))
+    }
+
+    /// The entries a render of the directories `roots` can read: their
+    /// trees, and, transitively, what their kustomizations and symbolic
+    /// links name inside the repository. Everything when that cannot be
+    /// worked out (a name through a link, an unreadable kustomization):
+    /// copying more is only slower.
+    fn needed(&mut self, roots: &[PathBuf]) -> Vec<PathBuf> {
+        let mut wanted = std::collections::BTreeSet::new();
+        let mut done = std::collections::BTreeSet::new();
+        let mut pending: Vec<PathBuf> = roots.to_vec();
+        while let Some(prefix) = pending.pop() {
+            if !done.insert(prefix.clone()) {
+                continue;
+            }
+            let under: Vec<(PathBuf, Content)> = self
+                .entries
+                .range(prefix.clone()..)
+                .take_while(|(p, _)| p.starts_with(&prefix))
+                .map(|(p, c)| (p.clone(), c.clone()))
+                .collect();
+            for (path, content) in under {
+                let parent = path.parent().unwrap_or(Path::new("")).to_path_buf();
+                let named: Vec<PathBuf> = match &content {
+                    Content::Link(target) => vec![target.clone()],
+                    _ if kustomization::FILE_NAMES
+                        .iter()
+                        .any(|n| path.file_name() == Some(n.as_ref())) =>
+                    {
+                        let Ok(text) = self.read(&content).map(|b| String::from_utf8_lossy(&b).into_owned()) else {
+                            return self.entries.keys().cloned().collect();
+                        };
+                        match kustomization::references(&text) {
+                            Ok(refs) => refs
+                                .into_iter()
+                                .filter(|r| !r.remote)
+                                .map(|r| PathBuf::from(r.path))
+                                .collect(),
+                            Err(_) => return self.entries.keys().cloned().collect(),
+                        }
+                    }
+                    _ => Vec::new(),
+                };
+                for name in named {
+                    if name.is_absolute() {
+                        continue; // outside: refused when rendering
+                    }
+                    let target = normalise(&parent.join(name));
+                    if target.starts_with("..") {
+                        continue; // outside: refused when rendering
+                    }
+                    if !self.has(&target) {
+                        // Perhaps named through a link: copy everything.
+                        return self.entries.keys().cloned().collect();
+                    }
+                    pending.push(target);
+                }
+                wanted.insert(path);
+            }
+        }
+        wanted.into_iter().collect()
+    }
+
+    /// Writes `paths` under `dest`, a new private directory: files as
+    /// files, links as links. Directories are created here, and a path
+    /// through an existing link or file is refused, so nothing is written
+    /// outside `dest`.
+    fn write(&mut self, paths: &[PathBuf], dest: &Path) -> Result<(), String> {
+        use std::os::unix::fs::OpenOptionsExt;
+        for rel in paths {
+            let content = self
+                .entries
+                .get(rel)
+                .cloned()
+                .ok_or("a copied path is not in the tree")?;
+            let mut dir = dest.to_path_buf();
+            let parents: Vec<_> = rel.parent().map(|p| p.components().collect()).unwrap_or_default();
+            for part in parents {
+                dir.push(part);
+                match std::fs::symlink_metadata(&dir) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => return Err(format!("refusing {}: a parent is not a directory", rel.display())),
+                    Err(_) => std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", rel.display()))?,
+                }
+            }
+            let target = dest.join(rel);
+            let fail = |e: std::io::Error| format!("copying {}: {e}", rel.display());
+            if let Content::Link(to) = &content {
+                std::os::unix::fs::symlink(to, &target).map_err(fail)?;
+                continue;
+            }
+            // A new file: never one that exists, never through a link.
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(NOFOLLOW)
+                .open(&target)
+                .map_err(fail)?;
+            match &content {
+                Content::Blob(sha) => self
+                    .objects
+                    .as_mut()
+                    .ok_or("no object store")?
+                    .copy(sha, u64::MAX, &mut file)
+                    .map_err(|e| format!("copying {}: {e}", rel.display()))?,
+                Content::File(src) => {
+                    let mut from = std::fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(NOFOLLOW)
+                        .open(src)
+                        .map_err(fail)?;
+                    std::io::copy(&mut from, &mut file).map_err(fail)?;
+                }
+                Content::Link(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Copies what a render of `rels` reads from `tree` into `dest`.
+fn materialise(mut tree: Tree, rels: &[PathBuf], dest: &Path) -> Result<(), String> {
+    std::fs::create_dir(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    let needed = tree.needed(rels);
+    tree.write(&needed, dest)
 }
 
 /// Renders one environment directory of a materialised tree: the YAML
 /// stream after the function ran, or `None` if the directory is absent.
-fn render_dir(guest: &Guest, dir: &Path, limits: &Limits) -> Result<Option<String>, String> {
+fn render_dir(
+    guest: &Guest,
+    tree: &Path,
+    rel: &Path,
+    limits: &Limits,
+    max_input: usize,
+) -> Result<Option<String>, String> {
+    let dir = tree.join(rel);
     if !dir.is_dir() {
         return Ok(None);
     }
-    let mut function_config = std::fs::read_to_string(dir.join(generate::CONFIG_FILE)).ok();
-    if let Some(kustomization) = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
-    {
-        let text = std::fs::read_to_string(&kustomization).map_err(|e| e.to_string())?;
+    let repo = Repository::at(tree)?;
+    let mut function_config = generate::read_config(&repo, &dir).map_err(|(_, m)| m)?;
+    if let Some(kustomization) = kustomization::find(&dir) {
+        let real = repo.resolve(&kustomization)?;
+        let text = std::fs::read_to_string(&real).map_err(|e| e.to_string())?;
         let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
-            let path = entry.map_err(|e| e.to_string())?.path();
-            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-            if path.is_file() && (name.ends_with(".yaml") || name.ends_with(".yml")) {
-                let content = std::fs::read_to_string(&path).unwrap_or_default();
+        for entry in std::fs::read_dir(&dir).map_err(|e| e.to_string())? {
+            let entry = entry.map_err(|e| e.to_string())?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let regular = entry.file_type().is_ok_and(|t| t.is_file());
+            if regular && (name.ends_with(".yaml") || name.ends_with(".yml")) {
+                let content = std::fs::read_to_string(entry.path()).unwrap_or_default();
                 files.push(krm::File { name, content });
             }
         }
         let prepared = guest
             .prepare_kustomization(&text, &files, limits)
             .map_err(|e| e.to_string())?
-            .map_err(|e| format!("{}: {e:?}", kustomization.display()))?;
+            .map_err(|e| format!("{}: {e:?}", repo.show(&kustomization)))?;
         if let Some(config) = prepared.function_config {
-            std::fs::write(&kustomization, prepared.kustomization).map_err(|e| e.to_string())?;
+            // A new file, never a write through a link.
+            std::fs::remove_file(&kustomization)
+                .and_then(|()| std::fs::write(&kustomization, prepared.kustomization))
+                .map_err(|e| e.to_string())?;
             function_config = Some(config);
         }
     }
-    let rendered = generate::render(dir).map_err(|(_, m)| m)?;
+    let rendered = generate::render(&repo, &dir, max_input).map_err(|(_, m)| m)?;
     let context = krm::Context {
         framing: krm::Framing::YamlStream,
         output_format: krm::OutputFormat::SameAsInput,
@@ -183,6 +445,7 @@ fn render_dir(guest: &Guest, dir: &Path, limits: &Limits) -> Result<Option<Strin
         settings: Vec::new(),
         source_revision: None,
         plugin_env: Vec::new(),
+        operator_settings: Vec::new(),
     };
     let output = guest
         .call(&rendered.stream, &context, limits)
@@ -239,16 +502,14 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
 /// Whether every file a render of `rel` can read is the same in both trees,
 /// so that rendering it twice cannot show a difference.
 ///
-/// kustomize (with its default load restrictor, which `generate` keeps)
-/// reads files only inside a kustomization's own directory tree; it leaves
-/// that tree only through directory references (`resources`, `components`),
-/// which are then restricted to their own trees. The inputs of `rel` are
-/// therefore the files under `rel` plus, recursively, the files under every
-/// directory a kustomization in those trees names with a `..` path. Any
-/// word in a kustomization that looks like such a path counts (a superset
-/// is safe: it only means rendering more). Anything that cannot be known
-/// this way makes the answer "no": a remote reference (a URL or `git@`), a
-/// symbolic link, a path leaving the repository, an unreadable file.
+/// The inputs are found the way the render finds them: for a kustomization,
+/// [`kustomization::check`] reads each kustomization as kustomize does
+/// (parsed YAML, joined and cleaned paths) and yields every directory tree
+/// the build can read (kustomize's load restrictor confines each
+/// kustomization to its own tree) and every file named from elsewhere; for
+/// a plain directory, its tree. Anything that cannot be known this way
+/// makes the answer "no" (render): a refused reference, a symbolic link, an
+/// unreadable file.
 fn inputs_unchanged(base_tree: &Path, head_tree: &Path, rel: &Path) -> bool {
     let (Some(base), Some(head)) = (render_inputs(base_tree, rel), render_inputs(head_tree, rel)) else {
         return false;
@@ -265,66 +526,34 @@ fn inputs_unchanged(base_tree: &Path, head_tree: &Path, rel: &Path) -> bool {
 /// The files (relative to `tree`) a render of `rel` can read; `None` when
 /// that cannot be known (see [`inputs_unchanged`]).
 fn render_inputs(tree: &Path, rel: &Path) -> Option<std::collections::BTreeSet<PathBuf>> {
+    let dir = tree.join(rel);
     let mut files = std::collections::BTreeSet::new();
-    let mut dirs_done = std::collections::BTreeSet::new();
-    let mut pending = vec![rel.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        if !dirs_done.insert(dir.clone()) {
-            continue;
-        }
+    if std::fs::symlink_metadata(&dir).is_err() {
+        return Some(files); // absent on this side: the other side differs
+    }
+    let repo = Repository::at(tree).ok()?;
+    let dirs = if kustomization::find(&dir).is_some() {
+        let inputs = kustomization::check(&repo, &dir).ok()?;
+        files.extend(inputs.files);
+        inputs.dirs
+    } else {
+        std::iter::once(repo.relative(&repo.resolve(&dir).ok()?).to_path_buf()).collect()
+    };
+    for d in dirs {
         let mut here = Vec::new();
-        if !walk_files(tree, &dir, &mut here) {
+        if !walk_files(tree, &d, &mut here) {
             return None;
         }
-        for file in here {
-            let name = file.file_name().unwrap_or_default();
-            if name == "kustomization.yaml" || name == "kustomization.yml" || name == "Kustomization" {
-                let text = std::fs::read_to_string(tree.join(&file)).ok()?;
-                let from = file.parent().unwrap_or(Path::new(""));
-                for word in text.split(|c: char| c.is_whitespace() || "\"',[]{}#".contains(c)) {
-                    if word.contains("://") || word.starts_with("git@") {
-                        return None;
-                    }
-                    if Path::new(word).components().any(|c| c == Component::ParentDir) {
-                        let target = within(&from.join(word))?;
-                        if tree.join(&target).is_dir() {
-                            pending.push(target);
-                        } else {
-                            files.insert(target);
-                        }
-                    }
-                }
-            }
-            files.insert(file);
-        }
+        files.extend(here);
     }
     Some(files)
-}
-
-/// `path` normalised, or `None` if it leaves the tree it is relative to.
-fn within(path: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
-            Component::Normal(part) => out.push(part),
-            Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(out)
 }
 
 /// Adds the files under `tree/dir` (relative to `tree`); `false` on a
 /// symbolic link or an unreadable directory.
 fn walk_files(tree: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> bool {
     let Ok(entries) = std::fs::read_dir(tree.join(dir)) else {
-        // Absent on this side: the other side's files then differ.
-        return !tree.join(dir).exists();
+        return false;
     };
     for entry in entries {
         let Ok(entry) = entry else { return false };
@@ -344,7 +573,13 @@ fn walk_files(tree: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> bool {
 }
 
 /// Runs `preview`.
-pub fn run(request: &Request, guest: &Guest, limits: &Limits, stdout: &mut dyn std::io::Write) -> Result<u8, Failure> {
+pub fn run(
+    request: &Request,
+    guest: &Guest,
+    limits: &Limits,
+    max_input: usize,
+    stdout: &mut dyn std::io::Write,
+) -> Result<u8, Failure> {
     let fail = |m: String| (exit_code::INVALID_INPUT, m);
     let cwd = std::env::current_dir().map_err(|e| fail(format!("current directory: {e}")))?;
     let root = PathBuf::from(
@@ -355,22 +590,31 @@ pub fn run(request: &Request, guest: &Guest, limits: &Limits, stdout: &mut dyn s
         Some(rev) => rev.clone(),
         None => git_line(&root, &["merge-base", "HEAD", "@{upstream}"]).unwrap_or_else(|_| "HEAD".into()),
     };
-    let commit = git_line(&root, &["rev-parse", "--verify", &format!("{base}^{{commit}}")])
-        .map_err(|e| fail(format!("base revision {base:?}: {e}")))?;
+    if base.starts_with('-') {
+        return Err(fail(format!("base revision {base:?} is not a revision")));
+    }
+    let commit = git_line(
+        &root,
+        &[
+            "rev-parse",
+            "--verify",
+            "--end-of-options",
+            &format!("{base}^{{commit}}"),
+        ],
+    )
+    .map_err(|e| fail(format!("base revision {base:?}: {e}")))?;
 
-    let tmp = std::env::temp_dir().join(format!("krm-promote-preview-{}-{}", std::process::id(), commit));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let result = (|| {
-        let (base_tree, head_tree) = (tmp.join("base"), tmp.join("head"));
-        materialise_revision(&root, &commit, &base_tree).map_err(fail)?;
-        materialise_worktree(&root, &head_tree).map_err(fail)?;
-
+    // Private (0700) and unpredictable; removed when dropped.
+    let tmp = crate::sandbox::private_tempdir("krm-promote-preview-")
+        .map_err(|e| fail(format!("creating a temporary directory: {e}")))?;
+    (|| {
+        let (base_tree, head_tree) = (tmp.path().join("base"), tmp.path().join("head"));
         let paths = if request.paths.is_empty() {
             vec![PathBuf::from(".")]
         } else {
             request.paths.clone()
         };
-        let mut jobs = Vec::new();
+        let mut rels = Vec::new();
         for path in &paths {
             let absolute = normalise(&cwd.join(path));
             let rel = absolute
@@ -383,6 +627,13 @@ pub fn run(request: &Request, guest: &Guest, limits: &Limits, stdout: &mut dyn s
                     ))
                 })?
                 .to_path_buf();
+            rels.push((path, rel));
+        }
+        let roots: Vec<PathBuf> = rels.iter().map(|(_, rel)| rel.clone()).collect();
+        materialise(Tree::revision(&root, &commit).map_err(fail)?, &roots, &base_tree).map_err(fail)?;
+        materialise(Tree::worktree(&root).map_err(fail)?, &roots, &head_tree).map_err(fail)?;
+        let mut jobs = Vec::new();
+        for (path, rel) in rels {
             if !base_tree.join(&rel).is_dir() && !head_tree.join(&rel).is_dir() {
                 return Err(fail(format!(
                     "{} is not a directory at either revision",
@@ -399,7 +650,7 @@ pub fn run(request: &Request, guest: &Guest, limits: &Limits, stdout: &mut dyn s
                 (Some(String::new()), Some(String::new()))
             } else {
                 let side = |tree: &Path, which: &str| {
-                    render_dir(guest, &tree.join(rel), limits)
+                    render_dir(guest, tree, rel, limits, max_input)
                         .map_err(|e| fail(format!("{} at {which}: {e}", path.display())))
                 };
                 let head = side(&head_tree, "the working tree")?;
@@ -441,9 +692,7 @@ pub fn run(request: &Request, guest: &Guest, limits: &Limits, stdout: &mut dyn s
         } else {
             exit_code::OK
         })
-    })();
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
+    })()
 }
 
 #[cfg(test)]

@@ -112,6 +112,7 @@ fn native(input: &str, function_config: Option<&str>, host: &HostContext) -> Ans
         settings: host.settings.clone(),
         source_revision: host.source_revision.clone(),
         plugin_env: host.plugin_env.clone(),
+        operator_settings: Vec::new(),
     };
     match core::process(input, &ctx) {
         Ok(out) => Answer::Output {
@@ -143,6 +144,7 @@ fn wasm(input: &str, function_config: Option<&str>, host: &HostContext) -> Answe
         settings: host.settings.iter().map(setting).collect(),
         source_revision: host.source_revision.clone(),
         plugin_env: host.plugin_env.iter().map(setting).collect(),
+        operator_settings: Vec::new(),
     };
     match support::guest()
         .call(input, &ctx, &Limits::default())

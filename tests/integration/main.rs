@@ -13,5 +13,7 @@ mod kustomize;
 mod platform;
 mod preview;
 mod reliability;
+mod security;
 mod support;
 mod threescale;
+mod yaml_reading;

@@ -1,29 +1,10 @@
 //! `krm-promote preview` on a Git history built from the examples.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{self, describe};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.email=ci@example.com",
-            "-c",
-            "user.name=CI",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", describe(&out));
-    String::from_utf8(out.stdout).unwrap()
-}
+use crate::support::{self, describe, git};
 
 /// A repository holding the examples, with one commit on `main`.
 fn repo() -> tempfile::TempDir {

@@ -68,6 +68,24 @@ const PRODUCT: &str = "- apiVersion: capabilities.3scale.net/v1beta1\n  kind: Pr
 const BACKEND: &str = "- apiVersion: capabilities.3scale.net/v1beta1\n  kind: Backend\n  metadata:\n    name: payments\n    namespace: apis\n  spec:\n    name: payments\n    privateBaseURL: https://payments.internal\n";
 const DEPLOYMENT: &str = "- apiVersion: apps/v1\n  kind: Deployment\n  metadata:\n    name: web\n  spec:\n    template:\n      spec:\n        containers:\n        - name: app\n          image: nginx:1.25\n";
 
+/// An attack through a kustomization (`generate` only), next to a valid
+/// ConfigMap.
+fn attack(name: &'static str, kustomization: &str, expect: &'static str) -> Case {
+    Case {
+        name,
+        function: None,
+        legacy: None,
+        generate: Some(vec![
+            ("kustomization.yaml", kustomization.as_bytes().to_vec()),
+            (
+                "cm.yaml",
+                b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n".to_vec(),
+            ),
+        ]),
+        expect: (2, expect),
+    }
+}
+
 fn cases() -> Vec<Case> {
     let alias_bomb = {
         let mut spec = String::from("    lol0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
@@ -164,12 +182,47 @@ fn cases() -> Vec<Case> {
         uniform("a dangling backend reference", PRODUCT, FN_CONFIG, KRM_CONFIG, (1, "backend usage \"payments\" matches no Backend")),
         uniform("a valid render (control)", &format!("{PRODUCT}{BACKEND}{DEPLOYMENT}"), FN_CONFIG, KRM_CONFIG, (0, "")),
         Case {
-            name: "a kustomization that fails to build",
+            name: "a kustomization naming a missing resource",
             function: None,
             legacy: None,
             generate: Some(vec![("kustomization.yaml", b"resources:\n- missing.yaml\n".to_vec())]),
+            expect: (2, "neither a file nor a directory in the repository"),
+        },
+        Case {
+            name: "a kustomization that fails to build",
+            function: None,
+            legacy: None,
+            generate: Some(vec![
+                ("kustomization.yaml", b"resources:\n- cm.yaml\npatches:\n- path: missing.yaml\n".to_vec()),
+                ("cm.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n".to_vec()),
+            ]),
             expect: (2, "kustomize build failed"),
         },
+        attack(
+            "attack: a Git reference that runs a command",
+            "resources:\n- github.com/org/repo//deploy?ref=--upload-pack=touch%20/tmp/krm-promote-evil-ran\n",
+            "is a remote reference",
+        ),
+        attack(
+            "attack: another repository through file://",
+            "resources:\n- file:///srv/other-tenant/repo\n",
+            "is a remote reference",
+        ),
+        attack(
+            "attack: a patch downloaded over HTTP",
+            "resources:\n- cm.yaml\npatches:\n- path: https://example.com/patch.yaml\n",
+            "is a remote reference",
+        ),
+        attack(
+            "attack: a base outside the repository",
+            "resources:\n- ../../../../../../etc\n",
+            "outside the repository",
+        ),
+        attack(
+            "attack: a resource spelt with YAML escapes",
+            "resources:\n- \"\\x2e\\x2e/\\x2e\\x2e/\\x2e\\x2e/etc\"\n",
+            "outside the repository",
+        ),
         Case {
             name: "a kustomization asking for an exec function",
             function: None,
@@ -199,10 +252,15 @@ fn cases() -> Vec<Case> {
             legacy: None,
             generate: Some(vec![(
                 "kustomization.yaml",
-                b"helmCharts:\n- name: minecraft\n  repo: https://itzg.github.io/minecraft-server-charts\n  version: 3.1.3\n  releaseName: moria\n".to_vec(),
+                b"helmCharts:\n- name: minecraft\n  version: 3.1.3\n  releaseName: moria\n".to_vec(),
             )]),
             expect: (2, "helmCharts, which needs helm"),
         },
+        attack(
+            "attack: a Helm chart pulled from a repository",
+            "helmCharts:\n- name: minecraft\n  repo: https://itzg.github.io/minecraft-server-charts\n  version: 3.1.3\n",
+            "is a remote reference",
+        ),
         Case {
             name: "empty input",
             function: Some(Vec::new()),

@@ -207,34 +207,23 @@ impl ImageOverride {
 
     /// Checks the fields for characters that cannot be in an image reference.
     pub fn validate(&self) -> Result<(), String> {
-        let bad = |s: &str| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control());
-        if bad(&self.name) {
-            return Err(format!("image name {:?} is empty or contains blanks", self.name));
+        if let Some(why) = name_problem(&self.name) {
+            return Err(format!("image name {:?} {why}", self.name));
         }
-        if self.new_name.as_deref().is_some_and(bad) {
-            return Err(format!(
-                "newName {:?} is empty or contains blanks",
-                self.new_name.as_deref().unwrap_or("")
-            ));
+        if let Some(n) = &self.new_name
+            && let Some(why) = name_problem(n)
+        {
+            return Err(format!("newName {n:?} {why}"));
         }
         if let Some(t) = &self.new_tag
-            && (t.is_empty()
-                || !t
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+            && let Some(why) = tag_problem(t)
         {
-            return Err(format!(
-                "newTag {t:?} is not a valid tag (letters, digits, '_', '.', '-')"
-            ));
+            return Err(format!("newTag {t:?} {why}"));
         }
         if let Some(d) = &self.digest
-            && !d
-                .split_once(':')
-                .is_some_and(|(alg, hex)| !alg.is_empty() && !hex.is_empty())
+            && let Some(why) = digest_problem(d)
         {
-            return Err(format!(
-                "digest {d:?} is not of the form algorithm:hex (e.g. sha256:...)"
-            ));
+            return Err(format!("digest {d:?} {why}"));
         }
         if self.new_name.is_none() && self.new_tag.is_none() && self.digest.is_none() && self.tag_suffix.is_none() {
             return Err(format!(
@@ -244,6 +233,30 @@ impl ImageOverride {
         }
         Ok(())
     }
+}
+
+/// Why `name` cannot be an image name, if it cannot (the reason never
+/// repeats the value).
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    (name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()))
+        .then_some("is empty or contains blanks")
+}
+
+/// Why `tag` cannot be an image tag, if it cannot.
+pub fn tag_problem(tag: &str) -> Option<&'static str> {
+    (tag.is_empty()
+        || !tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    .then_some("is not a valid tag (letters, digits, '_', '.', '-')")
+}
+
+/// Why `digest` cannot be an image digest, if it cannot.
+pub fn digest_problem(digest: &str) -> Option<&'static str> {
+    (!digest
+        .split_once(':')
+        .is_some_and(|(alg, hex)| !alg.is_empty() && !hex.is_empty()))
+    .then_some("is not of the form algorithm:hex (e.g. sha256:...)")
 }
 
 #[cfg(test)]

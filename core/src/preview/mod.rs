@@ -7,9 +7,20 @@
 //! per resource and container, and a unified diff per resource. Resources
 //! are compared by kind, namespace and name, and rendered with sorted keys,
 //! so pure reordering (of resources or keys) is no change.
+//!
+//! Renders are read as kubectl reads them (what `generate` hands Argo CD):
+//! YAML 1.1 scalars, merge keys in source order, list documents as their
+//! items.
+//!
+//! The manifests are untrusted, and so is the report built from them:
+//! Secret values never appear, changed or not (see [`HIDDEN`]), and every
+//! format escapes what could take over a terminal or a pull-request
+//! comment ([`text`]).
 
 pub mod diff;
+pub mod text;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -18,7 +29,8 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::promote::{DIGEST_ANNOTATION, INPUTS_ANNOTATION, PRODUCT_LABEL, SEED_TRIGGER};
-use crate::yaml::{Tree, emit, scalar};
+use crate::yaml::{Tree, emit, json};
+use text::{md_code, md_fence, visible};
 
 /// One environment's renders.
 #[derive(Debug, Clone)]
@@ -168,8 +180,8 @@ type Resources = BTreeMap<Key, Value>;
 fn parse(stream: &str) -> Result<Resources, Error> {
     let tree = Tree::parse(stream)?;
     let mut out = BTreeMap::new();
-    for doc in &tree.docs {
-        let v = scalar::to_json(&tree, doc.root)?;
+    for resource in crate::resource_list::stream_resources(&tree)? {
+        let v = json::to_value(&tree, resource.node)?;
         let s = |v: &Value, p: &[&str]| {
             p.iter()
                 .try_fold(v, |v, k| v.get(k))
@@ -192,6 +204,54 @@ fn parse(stream: &str) -> Result<Resources, Error> {
         out.insert(key, v);
     }
     Ok(out)
+}
+
+/// What a preview shows instead of a Secret value that is the same on both
+/// sides, or that exists on one side only. No value is ever shown, nor its
+/// length or digest: only which keys were added, removed or changed.
+pub const HIDDEN: &str = "(hidden)";
+/// What a preview shows, on the new side, instead of a Secret value that
+/// changed.
+pub const HIDDEN_CHANGED: &str = "(hidden, changed)";
+/// The annotation in which `kubectl apply` keeps a whole copy of the object.
+const LAST_APPLIED: &str = "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration";
+
+/// Whether the resource is a core-group Secret (`apiVersion: v1`).
+fn is_secret(key: &Key) -> bool {
+    key.kind == "Secret"
+}
+
+/// One side of a Secret with every value of `data` and `stringData` and its
+/// last-applied-configuration annotation replaced by [`HIDDEN`], or on the
+/// new side by [`HIDDEN_CHANGED`] where it differs from `other` (the other
+/// side).
+fn mask_secret(side: &Value, other: Option<&Value>, new_side: bool) -> Value {
+    let marker = |mine: &Value, theirs: Option<&Value>| {
+        let changed = new_side && theirs.is_some_and(|t| t != mine);
+        Value::String(if changed { HIDDEN_CHANGED } else { HIDDEN }.into())
+    };
+    let mut v = side.clone();
+    for field in ["data", "stringData"] {
+        let theirs = other.and_then(|o| o.get(field));
+        match v.get_mut(field) {
+            Some(Value::Object(map)) => {
+                for (k, x) in map.iter_mut() {
+                    let m = marker(x, theirs.and_then(|t| t.get(k)));
+                    *x = m;
+                }
+            }
+            Some(Value::Null) | None => {}
+            Some(x) => {
+                let m = marker(x, theirs);
+                *x = m;
+            }
+        }
+    }
+    if let Some(x) = v.pointer_mut(LAST_APPLIED) {
+        let m = marker(x, other.and_then(|o| o.pointer(LAST_APPLIED)));
+        *x = m;
+    }
+    v
 }
 
 fn sort_keys(v: &Value) -> Value {
@@ -396,6 +456,27 @@ fn compare(env: &Rendered) -> Result<Environment, Error> {
         }
         let text = |v: Option<&Value>| v.map(canonical_yaml).unwrap_or_default();
         let name = key.to_string();
+        if is_secret(key) {
+            let status = match (b, h) {
+                (None, Some(_)) => "added",
+                (Some(_), None) => "removed",
+                _ => "changed",
+            };
+            let (bm, hm) = (b.map(|v| mask_secret(v, h, false)), h.map(|v| mask_secret(v, b, true)));
+            let header = visible(&name);
+            report.resources.push(ResourceChange {
+                resource: name.clone(),
+                status,
+                diff: diff::unified(
+                    &text(bm.as_ref()),
+                    &text(hm.as_ref()),
+                    &format!("base/{header}"),
+                    &format!("head/{header}"),
+                    3,
+                ),
+            });
+            continue;
+        }
         if let Some(old) = replaced.get(key) {
             let old_name = old.to_string();
             report.resources.push(ResourceChange {
@@ -404,8 +485,8 @@ fn compare(env: &Rendered) -> Result<Environment, Error> {
                 diff: diff::unified(
                     &text(base.get(*old)),
                     &text(h),
-                    &format!("base/{old_name}"),
-                    &format!("head/{name}"),
+                    &format!("base/{}", visible(&old_name)),
+                    &format!("head/{}", visible(&name)),
                     3,
                 ),
             });
@@ -418,7 +499,13 @@ fn compare(env: &Rendered) -> Result<Environment, Error> {
             report.resources.push(ResourceChange {
                 resource: name.clone(),
                 status,
-                diff: diff::unified(&text(b), &text(h), &format!("base/{name}"), &format!("head/{name}"), 3),
+                diff: diff::unified(
+                    &text(b),
+                    &text(h),
+                    &format!("base/{}", visible(&name)),
+                    &format!("head/{}", visible(&name)),
+                    3,
+                ),
             });
         }
 
@@ -490,9 +577,10 @@ pub fn preview(envs: &[Rendered], format: Format) -> Result<Report, Error> {
     let changed = reports.iter().any(Environment::changed);
     let text = match format {
         Format::Json => {
-            serde_json::to_string_pretty(&serde_json::json!({"changed": changed, "environments": reports}))
-                .expect("reports serialize")
-                + "\n"
+            text::json_safe(
+                serde_json::to_string_pretty(&serde_json::json!({"changed": changed, "environments": reports}))
+                    .expect("reports serialize"),
+            ) + "\n"
         }
         Format::Markdown => markdown(&reports),
         Format::Human => human(&reports, false),
@@ -517,6 +605,8 @@ fn arrow(from: &Option<String>, to: &Option<String>) -> String {
     )
 }
 
+/// Plain text, every piece from the manifests passed through [`visible`]:
+/// the only escape sequences written are the report's own colours.
 fn human(reports: &[Environment], color: bool) -> String {
     let paint = |code: &str, s: &str| {
         if color {
@@ -527,7 +617,7 @@ fn human(reports: &[Environment], color: bool) -> String {
     };
     let mut out = String::new();
     for r in reports {
-        let _ = writeln!(out, "{}", paint("1", &r.summary()));
+        let _ = writeln!(out, "{}", paint("1", &visible(&r.summary())));
         if let Some(note) = &r.note {
             let _ = writeln!(out, "  ({note})");
         }
@@ -536,12 +626,12 @@ fn human(reports: &[Environment], color: bool) -> String {
                 out,
                 "  {} {} to the {} as ProxyConfigPromote {}",
                 paint("32", "promote"),
-                p.product,
+                visible(&p.product),
                 gateway(p),
-                p.name
+                visible(&p.name)
             );
             for reason in &p.reasons {
-                let _ = writeln!(out, "      because {reason}");
+                let _ = writeln!(out, "      because {}", visible(reason));
             }
         }
         for p in &r.promotions_pruned {
@@ -549,24 +639,36 @@ fn human(reports: &[Environment], color: bool) -> String {
                 out,
                 "  {} ProxyConfigPromote {} ({})",
                 paint("31", "prune"),
-                p.name,
-                p.product
+                visible(&p.name),
+                visible(&p.product)
             );
         }
         for t in &r.triggers {
-            let _ = writeln!(out, "  trigger {}: {}", t.resource, arrow(&t.from, &t.to));
+            let _ = writeln!(
+                out,
+                "  trigger {}: {}",
+                visible(&t.resource),
+                visible(&arrow(&t.from, &t.to))
+            );
         }
         for i in &r.images {
-            let _ = writeln!(out, "  image {} {}: {}", i.resource, i.field, arrow(&i.from, &i.to));
+            let _ = writeln!(
+                out,
+                "  image {} {}: {}",
+                visible(&i.resource),
+                visible(&i.field),
+                visible(&arrow(&i.from, &i.to))
+            );
         }
         for c in &r.resources {
             for line in c.diff.lines() {
+                let line = visible(line);
                 let styled = match line.as_bytes().first() {
-                    _ if line.starts_with("---") || line.starts_with("+++") => paint("1", line),
-                    Some(b'+') => paint("32", line),
-                    Some(b'-') => paint("31", line),
-                    Some(b'@') => paint("36", line),
-                    _ => line.to_string(),
+                    _ if line.starts_with("---") || line.starts_with("+++") => paint("1", &line),
+                    Some(b'+') => paint("32", &line),
+                    Some(b'-') => paint("31", &line),
+                    Some(b'@') => paint("36", &line),
+                    _ => line.into_owned(),
                 };
                 let _ = writeln!(out, "    {styled}");
             }
@@ -575,14 +677,17 @@ fn human(reports: &[Environment], color: bool) -> String {
     out
 }
 
+/// Markdown for a pull-request comment: everything from the manifests is in
+/// code spans ([`md_code`]) or in one fenced block whose fence no line can
+/// match ([`md_fence`]), after [`visible`].
 fn markdown(reports: &[Environment]) -> String {
     let mut out = String::from("## krm-promote preview\n\n");
     for r in reports {
         let _ = writeln!(
             out,
-            "### `{}`\n\n{}\n",
-            r.path,
-            r.summary().split_once(": ").map_or("", |(_, s)| s)
+            "### {}\n\n{}\n",
+            md_code(&r.path, false),
+            r.summary().rsplit_once(": ").map_or("", |(_, s)| s)
         );
         if let Some(note) = &r.note {
             let _ = writeln!(out, "_{note}_\n");
@@ -590,45 +695,59 @@ fn markdown(reports: &[Environment]) -> String {
         if !r.promotions_created.is_empty() || !r.promotions_pruned.is_empty() {
             out.push_str("| | product | promotion | why |\n|---|---|---|---|\n");
             for p in &r.promotions_created {
+                let reasons: Vec<String> = p.reasons.iter().map(|reason| md_code(reason, true)).collect();
                 let _ = writeln!(
                     out,
-                    "| promote | `{}` ({}) | `{}` | {} |",
-                    p.product,
+                    "| promote | {} ({}) | {} | {} |",
+                    md_code(&p.product, true),
                     gateway(p),
-                    p.name,
-                    p.reasons.join("; ")
+                    md_code(&p.name, true),
+                    reasons.join("; ")
                 );
             }
             for p in &r.promotions_pruned {
-                let _ = writeln!(out, "| prune | `{}` | `{}` | superseded |", p.product, p.name);
+                let _ = writeln!(
+                    out,
+                    "| prune | {} | {} | superseded |",
+                    md_code(&p.product, true),
+                    md_code(&p.name, true)
+                );
             }
             out.push('\n');
         }
         for t in &r.triggers {
-            let _ = writeln!(out, "- trigger `{}`: {}", t.resource, arrow(&t.from, &t.to));
+            let _ = writeln!(
+                out,
+                "- trigger {}: {}",
+                md_code(&t.resource, false),
+                md_code(&arrow(&t.from, &t.to), false)
+            );
         }
         for i in &r.images {
             let _ = writeln!(
                 out,
-                "- image `{}` `{}`: `{}`",
-                i.resource,
-                i.field,
-                arrow(&i.from, &i.to)
+                "- image {} {}: {}",
+                md_code(&i.resource, false),
+                md_code(&i.field, false),
+                md_code(&arrow(&i.from, &i.to), false)
             );
         }
         if !r.triggers.is_empty() || !r.images.is_empty() {
             out.push('\n');
         }
         if !r.resources.is_empty() {
+            let lines: Vec<Cow<'_, str>> = r.resources.iter().flat_map(|c| c.diff.lines()).map(visible).collect();
+            let fence = md_fence(lines.iter().map(AsRef::as_ref));
             let _ = writeln!(
                 out,
-                "<details><summary>{} resources changed</summary>\n\n```diff",
+                "<details><summary>{} resources changed</summary>\n\n{fence}diff",
                 r.resources.len()
             );
-            for c in &r.resources {
-                out.push_str(&c.diff);
+            for line in &lines {
+                out.push_str(line);
+                out.push('\n');
             }
-            out.push_str("```\n\n</details>\n\n");
+            let _ = write!(out, "{fence}\n\n</details>\n\n");
         }
     }
     out

@@ -3,7 +3,8 @@
 //! Resolution follows the YAML 1.2 core schema, which is what kpt and
 //! kustomize (go-yaml v3) use when reading. Where YAML 1.1 readers (Argo CD's
 //! `sigs.k8s.io/yaml`) would read a plain scalar differently, the emitter
-//! quotes it instead; see [`super::emit::needs_quotes`].
+//! quotes it instead; see [`super::emit::needs_quotes`]. JSON for Argo CD
+//! is written with kubectl's YAML 1.1 reading instead ([`super::json`]).
 
 use serde_json::{Map, Number, Value};
 

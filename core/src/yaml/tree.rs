@@ -94,6 +94,38 @@ pub struct Document {
     pub end: usize,
 }
 
+/// How a reader applies YAML merge keys (`<<: *base`, `<<: [*a, *b]`).
+///
+/// The readers in a GitOps chain disagree when a key is set both explicitly
+/// and through a merge key: checked with kubectl 1.32, `{a: 1, <<: {a: 2}}`
+/// reads `a: 2`, while kustomize and kpt read `a: 1`. Anything that decides
+/// from a resource's content (image policies, identities) must consider
+/// both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// go-yaml v2, as `sigs.k8s.io/yaml` uses it (kubectl, Argo CD):
+    /// entries apply in source order and a later assignment wins, so a
+    /// merge key after an explicit key overrides it; a merged list applies
+    /// its mappings last to first, so earlier ones win among themselves.
+    SourceOrder,
+    /// The merge-key specification as go-yaml v3 and kyaml apply it
+    /// (kustomize, kpt): explicit keys win wherever they are, then earlier
+    /// merged mappings win over later ones.
+    ExplicitFirst,
+}
+
+/// One entry of a mapping as a reader sees it after merge keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergedEntry {
+    /// The key node.
+    pub key: NodeId,
+    /// The value node.
+    pub value: NodeId,
+    /// The entry comes from a merged mapping: its nodes belong to that
+    /// mapping, which other places may share.
+    pub merged: bool,
+}
+
 /// A parsed YAML stream.
 #[derive(Debug)]
 pub struct Tree<'a> {
@@ -577,6 +609,188 @@ impl<'a> Tree<'a> {
         keys.iter().try_fold(id, |at, key| self.get(at, key))
     }
 
+    /// Whether `key` (a mapping key node, not followed through aliases) is a
+    /// merge key: a plain `<<` without a tag or tagged `!!merge`. A quoted
+    /// `"<<"` is an ordinary key, for go-yaml v2 and v3 alike.
+    pub fn is_merge_key(&self, key: NodeId) -> bool {
+        let node = self.node(key);
+        matches!(&node.kind, Kind::Scalar { value, style: Style::Plain } if value == "<<")
+            && matches!(node.tag(), None | Some("!!merge" | "tag:yaml.org,2002:merge"))
+    }
+
+    /// Whether the mapping `id` (after following aliases) has a merge key.
+    pub fn has_merge_key(&self, id: NodeId) -> bool {
+        self.entries(id)
+            .is_some_and(|entries| entries.iter().any(|&(k, _)| self.is_merge_key(k)))
+    }
+
+    /// The entries of mapping `id` (after following aliases) as a reader
+    /// applying `merge` sees them: merge keys expanded, each key once. `None`
+    /// when `id` is not a mapping.
+    ///
+    /// Keys are compared by their decoded text. Entries keep the position
+    /// where their key was first set; [`MergedEntry::merged`] tells which
+    /// ones come from a merged mapping.
+    ///
+    /// # Errors
+    /// When a merge key's value is not a mapping or a list of mappings
+    /// (both go-yaml v2 and v3 refuse that), or merges nest or expand too
+    /// far.
+    pub fn merged_entries(&self, id: NodeId, merge: Merge) -> Result<Option<Vec<MergedEntry>>, Error> {
+        let id = self.resolve(id);
+        if self.entries(id).is_none() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        let mut budget = super::scalar::MAX_EXPANDED_NODES;
+        self.merge_into(id, merge, false, &mut out, &mut budget, 0)?;
+        Ok(Some(out))
+    }
+
+    fn merge_into(
+        &self,
+        id: NodeId,
+        merge: Merge,
+        merged: bool,
+        out: &mut Vec<MergedEntry>,
+        budget: &mut usize,
+        depth: usize,
+    ) -> Result<(), Error> {
+        let line = self.node(id).line;
+        if depth > MAX_DEPTH {
+            return Err(Error::InvalidInput(format!(
+                "YAML merge keys (`<<`) near line {line} nest too deeply"
+            )));
+        }
+        let entries = self.entries(id).unwrap_or_default();
+        let mut sources: Vec<NodeId> = Vec::new();
+        for &(key, value) in entries {
+            if *budget == 0 {
+                return Err(Error::InvalidInput(format!(
+                    "YAML merge keys (`<<`) near line {line} expand to too many entries"
+                )));
+            }
+            *budget -= 1;
+            if self.is_merge_key(key) {
+                sources = self.merge_sources(value)?;
+                if merge == Merge::SourceOrder {
+                    // go-yaml v2 applies a merged list last to first, each
+                    // assignment overwriting what is there.
+                    for &source in sources.iter().rev() {
+                        self.merge_into(source, merge, true, out, budget, depth + 1)?;
+                    }
+                }
+                continue;
+            }
+            let text = self.scalar(key);
+            let existing = out.iter_mut().find(|e| self.scalar(e.key) == text);
+            match (existing, merge) {
+                (Some(e), Merge::SourceOrder) => {
+                    *e = MergedEntry { key, value, merged };
+                }
+                (Some(_), Merge::ExplicitFirst) => {}
+                (None, _) => out.push(MergedEntry { key, value, merged }),
+            }
+        }
+        if merge == Merge::ExplicitFirst {
+            // Explicit keys first (done above), then the merged mappings in
+            // order, each adding only keys not set yet.
+            for source in sources {
+                self.merge_into(source, merge, true, out, budget, depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The mappings a merge key's value names, in source order.
+    fn merge_sources(&self, value: NodeId) -> Result<Vec<NodeId>, Error> {
+        let bad = || {
+            Error::InvalidInput(format!(
+                "the YAML merge key (`<<`) at line {} needs a mapping or a list of mappings",
+                self.node(value).line
+            ))
+        };
+        let resolved = self.resolve(value);
+        match &self.node(resolved).kind {
+            Kind::Mapping(_) => Ok(vec![resolved]),
+            Kind::Sequence(items) => items
+                .iter()
+                .map(|&i| {
+                    let i = self.resolve(i);
+                    matches!(self.node(i).kind, Kind::Mapping(_))
+                        .then_some(i)
+                        .ok_or_else(bad)
+                })
+                .collect(),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The value for `key` in mapping `id` as a reader applying `merge`
+    /// sees it, with whether it comes from a merged mapping.
+    ///
+    /// # Errors
+    /// As [`Tree::merged_entries`].
+    pub fn merged_get(&self, id: NodeId, key: &str, merge: Merge) -> Result<Option<MergedEntry>, Error> {
+        if !self.has_merge_key(id) {
+            return Ok(self.entry(id, key).map(|(key, value)| MergedEntry {
+                key,
+                value,
+                merged: false,
+            }));
+        }
+        Ok(self
+            .merged_entries(id, merge)?
+            .and_then(|entries| entries.into_iter().find(|e| self.scalar(e.key) == Some(key))))
+    }
+
+    /// Follows a path of mapping keys from `id` as a reader applying
+    /// `merge` sees them; the entry found is `merged` when any step came
+    /// from a merged mapping.
+    ///
+    /// # Errors
+    /// As [`Tree::merged_entries`].
+    pub fn merged_path(&self, id: NodeId, keys: &[&str], merge: Merge) -> Result<Option<MergedEntry>, Error> {
+        let mut found: Option<MergedEntry> = None;
+        let mut at = id;
+        for key in keys {
+            let Some(mut entry) = self.merged_get(at, key, merge)? else {
+                return Ok(None);
+            };
+            entry.merged |= found.is_some_and(|f| f.merged);
+            at = entry.value;
+            found = Some(entry);
+        }
+        Ok(found)
+    }
+
+    /// Follows a path of mapping keys from `id` and returns the value every
+    /// reader agrees on: go-yaml v2 (kubectl, Argo CD) and v3 (kustomize,
+    /// kpt) read merge keys differently when a key is set both explicitly
+    /// and through a merge.
+    ///
+    /// # Errors
+    /// When the readers would find different values (the message names the
+    /// path), or as [`Tree::merged_entries`].
+    pub fn agreed_path(&self, id: NodeId, keys: &[&str]) -> Result<Option<NodeId>, Error> {
+        let v2 = self.merged_path(id, keys, Merge::SourceOrder)?;
+        let v3 = self.merged_path(id, keys, Merge::ExplicitFirst)?;
+        let (v2, v3) = (v2.map(|e| self.resolve(e.value)), v3.map(|e| self.resolve(e.value)));
+        let same = match (v2, v3) {
+            (Some(a), Some(b)) => a == b || self.scalar(a).is_some_and(|s| Some(s) == self.scalar(b)),
+            (a, b) => a == b,
+        };
+        if same {
+            Ok(v2)
+        } else {
+            Err(Error::InvalidInput(format!(
+                "{} near line {} is set both explicitly and through a YAML merge key (`<<`), and kubectl and kustomize would read different values; set it once",
+                keys.join("."),
+                v2.or(v3).map_or(self.node(id).line, |n| self.node(n).line)
+            )))
+        }
+    }
+
     /// Whether the node is a null scalar (`~`, `null`, or empty).
     pub fn is_null(&self, id: NodeId) -> bool {
         let node = self.node(self.resolve(id));
@@ -688,5 +902,89 @@ mod tests {
     fn streams_skip_empty_documents() {
         let tree = Tree::parse("---\na: 1\n---\n---\nb: 2\n").unwrap();
         assert_eq!(tree.docs.len(), 2);
+    }
+
+    /// `key=value` pairs of a mapping as `merge` reads it.
+    fn read(src: &str, path: &[&str], merge: Merge) -> Vec<String> {
+        let tree = Tree::parse(src).unwrap();
+        let map = tree.path(tree.docs[0].root, path).unwrap();
+        tree.merged_entries(map, merge)
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let m = if e.merged { "<" } else { "" };
+                format!(
+                    "{}={}{m}",
+                    tree.scalar(e.key).unwrap(),
+                    tree.scalar(e.value).unwrap_or("{..}")
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merge_keys_read_like_go_yaml_v2_and_v3() {
+        // The cases checked against kubectl 1.32 (`kubectl annotate --local
+        // -o json`): a merge after an explicit key overrides it; a merged
+        // list's earlier mappings win; later explicit keys win.
+        let src = "b1: &b1 {a: 1, c: 1}\nb2: &b2 {a: 2, d: 2}\nm: {a: 0, <<: [*b1, *b2], c: 9}\n";
+        assert_eq!(read(src, &["m"], Merge::SourceOrder), ["a=1<", "d=2<", "c=9"]);
+        assert_eq!(read(src, &["m"], Merge::ExplicitFirst), ["a=0", "c=9", "d=2<"]);
+        let nested = "b: &b {a: 1, <<: {z: 1, a: 7}}\nm: {<<: *b}\n";
+        assert_eq!(read(nested, &["m"], Merge::SourceOrder), ["a=7<", "z=1<"]);
+        assert_eq!(read(nested, &["m"], Merge::ExplicitFirst), ["a=1<", "z=1<"]);
+        // A quoted "<<" is an ordinary key.
+        assert_eq!(read("m: {'<<': {a: 1}}\n", &["m"], Merge::SourceOrder).len(), 1);
+    }
+
+    #[test]
+    fn merge_keys_need_mappings() {
+        for src in [
+            "m: {<<: ~}\n",
+            "m: {<<: 1}\n",
+            "m: {<<: [1]}\n",
+            "a: &a [x]\nm: {<<: *a}\n",
+        ] {
+            let tree = Tree::parse(src).unwrap();
+            let m = tree.get(tree.docs[0].root, "m").unwrap();
+            let err = tree.merged_entries(m, Merge::SourceOrder).unwrap_err();
+            assert!(
+                err.to_string().contains("needs a mapping or a list of mappings"),
+                "{src}: {err}"
+            );
+        }
+        let tree = Tree::parse("m: {<<: []}\n").unwrap();
+        let m = tree.get(tree.docs[0].root, "m").unwrap();
+        assert_eq!(tree.merged_entries(m, Merge::SourceOrder).unwrap(), Some(vec![]));
+    }
+
+    #[test]
+    fn self_referencing_merges_stop() {
+        let tree = Tree::parse("m: &m {a: 1, <<: *m}\n").unwrap();
+        let m = tree.get(tree.docs[0].root, "m").unwrap();
+        assert!(tree.merged_entries(m, Merge::ExplicitFirst).is_err());
+    }
+
+    #[test]
+    fn paths_through_merge_keys() {
+        let src = "base: &base {name: web, namespace: apps}\nmetadata: {<<: *base}\n";
+        let tree = Tree::parse(src).unwrap();
+        let root = tree.docs[0].root;
+        assert_eq!(tree.path(root, &["metadata", "name"]), None);
+        let found = tree
+            .merged_path(root, &["metadata", "name"], Merge::SourceOrder)
+            .unwrap()
+            .unwrap();
+        assert!(found.merged);
+        assert_eq!(tree.scalar(found.value), Some("web"));
+        let agreed = tree.agreed_path(root, &["metadata", "namespace"]).unwrap().unwrap();
+        assert_eq!(tree.scalar(agreed), Some("apps"));
+
+        let ambiguous = Tree::parse("metadata: {name: a, <<: {name: b}}\n").unwrap();
+        let err = ambiguous
+            .agreed_path(ambiguous.docs[0].root, &["metadata", "name"])
+            .unwrap_err();
+        assert!(err.to_string().contains("metadata.name near line 1"), "{err}");
     }
 }
