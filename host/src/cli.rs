@@ -425,8 +425,10 @@ fn generate(
     }
     if output.document.trim().is_empty() {
         return Err((
-            exit_code::FUNCTION_FAILED,
-            "the render holds only local-config resources: refusing to print an empty render".into(),
+            exit_code::INVALID_INPUT,
+            "the render holds no resources once local-config resources are left out and Lists are \
+             flattened: refusing to print an empty render (Argo CD would prune everything)"
+                .into(),
         ));
     }
     stdout

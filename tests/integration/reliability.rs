@@ -261,6 +261,20 @@ fn cases() -> Vec<Case> {
             "helmCharts:\n- name: minecraft\n  repo: https://itzg.github.io/minecraft-server-charts\n  version: 3.1.3\n",
             "is a remote reference",
         ),
+        uniform(
+            "attack: an image behind a YAML merge key",
+            "- apiVersion: apps/v1\n  kind: Deployment\n  metadata:\n    name: web\n  x-app: &app {name: app, image: evil.example/miner:latest}\n  spec:\n    template:\n      spec:\n        containers:\n        - <<: *app\n",
+            "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: x\n  data:\n    environment: staging\n    forbid-mutable-tags: 'true'\n",
+            "apiVersion: fn.krm-promote.dev/v1alpha1\nkind: KrmPromote\nmetadata:\n  name: p\nspec:\n  environment: staging\n  forbidMutableTags: true\n",
+            (1, "which is mutable"),
+        ),
+        Case {
+            name: "an empty List",
+            function: None,
+            legacy: None,
+            generate: Some(vec![("list.yaml", b"apiVersion: v1\nkind: List\nitems: []\n".to_vec())]),
+            expect: (2, "refusing to print an empty render"),
+        },
         Case {
             name: "empty input",
             function: Some(Vec::new()),

@@ -171,8 +171,9 @@ fn products_inside_a_list_are_promoted() {
 fn an_empty_list_is_not_an_empty_success() {
     let dir = app(&[("list.yaml", "apiVersion: v1\nkind: List\nitems: []\n")]);
     let out = generate(dir.path(), &[]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to print an empty render"));
 }
 
 #[test]
