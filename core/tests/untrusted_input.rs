@@ -6,14 +6,19 @@ use krm_promote_core::preview::{Format, Rendered, preview};
 use krm_promote_core::{Context, Error, Framing, Output, OutputFormat, Severity, process};
 use serde_json::Value;
 
+mod oracle;
+
 /// A distinctive string that must never be echoed.
 const MARKER: &str = "KRMSECRETMARKER7f3a";
 
-fn fn_mode(items: &str, config: &str) -> Output {
-    let input = format!(
+fn fn_mode_input(items: &str, config: &str) -> String {
+    format!(
         "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{items}functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: cfg}}\n  data:\n{config}"
-    );
-    process(&input, &Context::resource_list()).unwrap()
+    )
+}
+
+fn fn_mode(items: &str, config: &str) -> Output {
+    process(&fn_mode_input(items, config), &Context::resource_list()).unwrap()
 }
 
 fn stream_ctx(config: &str, output: OutputFormat) -> Context {
@@ -105,69 +110,75 @@ fn an_override_never_edits_a_shared_merged_mapping() {
     let doc = deployment(
         "x-base: &c {name: app, image: nginx:1.0}\nspec:\n  template:\n    spec:\n      containers:\n      - <<: *c\n",
     );
-    // The override matches only through the merge key: refused, nothing edited.
-    let out = fn_mode(&indent(&doc, "- ", "  "), "    images: nginx:2.0\n");
-    let errs = errors(&out);
-    assert!(
-        errs.iter().any(
-            |e| e.starts_with("spec.template.spec.containers[0].image cannot override image nginx:1.0")
-                && e.contains("merge key")
-        ),
-        "{errs:#?}"
-    );
+    // The override matches only through the merge key: the container gets
+    // an explicit image of its own; the shared mapping is left alone.
+    let items = indent(&doc, "- ", "  ");
+    let out = fn_mode(&items, "    images: nginx:2.0\n");
+    assert!(errors(&out).is_empty(), "{:#?}", out.results);
     assert!(
         out.document.contains("{name: app, image: nginx:1.0}"),
         "{}",
         out.document
     );
-    assert!(!out.document.contains("image: nginx:2.0"), "{}", out.document);
+    assert!(
+        out.document.contains("      - <<: *c\n          image: nginx:2.0\n"),
+        "{}",
+        out.document
+    );
+    let input = fn_mode_input(&items, "    images: nginx:2.0\n");
+    assert_eq!(oracle::check(&input, Framing::ResourceList, &out), Ok(true));
 }
 
 #[test]
-fn shared_image_values_are_refused_not_corrupted() {
+fn shared_image_values_are_edited_exactly() {
     let containers = "spec:\n  template:\n    spec:\n      containers:\n";
-    let first = "spec.template.spec.containers[0].image";
-    let second = "spec.template.spec.containers[1].image";
-    for (name, doc, fields) in [
+    for (name, doc, changed, expect) in [
         (
             "an anchored container merged into another",
             deployment(&format!(
                 "{containers}      - &c {{name: a, image: nginx:1.0}}\n      - <<: *c\n        name: b\n"
             )),
-            vec![first, second],
+            2,
+            "- &c {name: a, image: \"nginx:2.0\"}",
         ),
         (
             "an anchored image that an annotation aliases",
             format!(
                 "apiVersion: apps/v1\nkind: Deployment\n{containers}      - {{name: a, image: &img nginx:1.0}}\nmetadata:\n  name: web\n  annotations: {{copy: *img}}\n"
             ),
-            vec![first],
+            1,
+            "image: &img \"nginx:2.0\"}",
         ),
         (
             "one anchored image used by two containers",
             deployment(&format!(
                 "{containers}      - {{name: a, image: &img nginx:1.0}}\n      - {{name: b, image: *img}}\n"
             )),
-            vec![first, second],
+            2,
+            "{name: b, image: *img}",
         ),
         (
             "an aliased list of containers",
             deployment(&format!(
                 "x: &cs [{{name: a, image: nginx:1.0}}]\n{containers}        *cs\n"
             )),
-            vec![first],
+            1,
+            "containers:\n          [{\"name\":\"a\",\"image\":\"nginx:2.0\"}]",
         ),
     ] {
-        let out = fn_mode(&indent(&doc, "- ", "  "), "    images: nginx:2.0\n");
-        let refused: Vec<&str> = out
+        let items = indent(&doc, "- ", "  ");
+        let out = fn_mode(&items, "    images: nginx:2.0\n");
+        let input = fn_mode_input(&items, "    images: nginx:2.0\n");
+        let infos = out
             .results
             .iter()
-            .filter(|r| r.severity == Severity::Error && r.message.contains("is shared with other places"))
-            .map(|r| r.field.as_ref().unwrap().path.as_str())
-            .collect();
-        assert_eq!(refused, fields, "{name}: {:#?}", out.results);
-        assert!(
-            !out.document.contains("image: nginx:2.0") && !out.document.contains("&img nginx:2.0"),
+            .filter(|r| r.message.starts_with("image nginx:1.0 -> nginx:2.0"))
+            .count();
+        assert_eq!((errors(&out), infos), (vec![], changed), "{name}: {:#?}", out.results);
+        assert!(out.document.contains(expect), "{name}: {}", out.document);
+        assert_eq!(
+            oracle::check(&input, Framing::ResourceList, &out),
+            Ok(true),
             "{name}: {}",
             out.document
         );

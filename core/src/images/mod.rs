@@ -18,7 +18,7 @@
 
 pub mod reference;
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -26,8 +26,9 @@ use crate::Error;
 use crate::config::Config;
 use crate::krm_result::{Field, KrmResult, Severity};
 use crate::resource_list::{Input, Item};
+use crate::yaml::share::{Step, portable_value, set_at};
 use crate::yaml::tree::Kind;
-use crate::yaml::{Edits, Merge, NodeId, Tree};
+use crate::yaml::{Edits, Merge, NodeId, Sharing, Tree, emit};
 use reference::{ImageOverride, ImageRef};
 
 /// What the image step did.
@@ -42,12 +43,30 @@ pub struct Outcome {
 /// One container image field found in a resource.
 struct ImageField {
     item: usize,
+    /// The scalar read there (aliases followed).
     node: NodeId,
+    /// The node the container mapping holds there: `node`, or an alias of
+    /// it.
+    holder: NodeId,
+    /// The container mapping (aliases followed).
+    container: NodeId,
+    /// The entry comes from a merge key (`<<`) of the container.
+    merged: bool,
+    /// How the container is reached from the resource.
+    route: Route<Vec<Step>>,
     path: String,
-    /// The field can be edited in place: its value is not shared with any
-    /// other place (no step to it is an alias or a merge key, and neither it
-    /// nor a collection above it is anchored and aliased elsewhere).
-    editable: bool,
+}
+
+/// How a node is reached from its resource: `P` is where along the path
+/// (while walking) or the steps below the alias (once found).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route<P> {
+    /// Through no alias or merge key.
+    Direct,
+    /// Last through this alias node, then by a path without aliases.
+    Alias(NodeId, P),
+    /// Through a merge key, and no alias after it.
+    Merged,
 }
 
 /// Finds the container image fields of resources, as every YAML reader
@@ -57,52 +76,39 @@ struct ImageField {
 /// readers would read differently is found twice.
 struct Finder<'t, 'a> {
     tree: &'t Tree<'a>,
-    /// The nodes some alias points at.
-    aliased: HashSet<NodeId>,
     /// The fields found.
     fields: Vec<ImageField>,
+    /// The steps from the resource to where the walk is.
+    steps: Vec<Step>,
 }
 
 impl<'t, 'a> Finder<'t, 'a> {
-    /// A finder over `tree`; `editing` computes what [`ImageField::editable`]
-    /// needs (a pass over the whole tree), which only overrides need.
-    fn new(tree: &'t Tree<'a>, editing: bool) -> Self {
-        let aliased = if editing {
-            tree.nodes
-                .iter()
-                .filter_map(|n| match n.kind {
-                    Kind::Alias(target) => Some(target),
-                    _ => None,
-                })
-                .collect()
-        } else {
-            HashSet::new()
-        };
+    fn new(tree: &'t Tree<'a>) -> Self {
         Finder {
             tree,
-            aliased,
             fields: Vec::new(),
+            steps: Vec::new(),
         }
     }
 
     /// Appends the image fields under `node` of the resource `item`. `path`
     /// is a buffer holding the dotted path to `node`; it is extended and
     /// truncated in place, so no string is allocated except for the images
-    /// found. `shared` is set below a shared node.
-    fn find(&mut self, node: NodeId, path: &mut String, item: usize, shared: bool) -> Result<(), Error> {
+    /// found.
+    fn find(&mut self, node: NodeId, path: &mut String, item: usize, route: Route<usize>) -> Result<(), Error> {
         let tree = self.tree;
-        let resolved = tree.resolve(node);
-        let shared = shared || resolved != node || self.aliased.contains(&resolved);
-        let node = resolved;
+        let route = self.through(node, route);
+        let node = tree.resolve(node);
         let len = path.len();
         if let Some(entries) = tree.entries(node) {
             if tree.has_merge_key(node) {
                 for (k, v, merged) in reader_entries(tree, node)? {
-                    self.entry(k, v, path, item, shared || merged)?;
+                    let route = if merged { Route::Merged } else { route.clone() };
+                    self.entry(k, v, path, item, route)?;
                 }
             } else {
                 for &(k, v) in entries {
-                    self.entry(k, v, path, item, shared)?;
+                    self.entry(k, v, path, item, route.clone())?;
                 }
             }
         } else if let Some(list) = tree.items(node) {
@@ -110,7 +116,9 @@ impl<'t, 'a> Finder<'t, 'a> {
                 if tree.entries(child).is_some() || tree.items(child).is_some() {
                     use std::fmt::Write;
                     let _ = write!(path, "[{i}]");
-                    self.find(child, path, item, shared)?;
+                    self.steps.push(Step::Index(i));
+                    self.find(child, path, item, route.clone())?;
+                    self.steps.pop();
                     path.truncate(len);
                 }
             }
@@ -118,8 +126,25 @@ impl<'t, 'a> Finder<'t, 'a> {
         Ok(())
     }
 
+    /// The route to `node` (reached by `route`): through it when it is an
+    /// alias.
+    fn through(&self, node: NodeId, route: Route<usize>) -> Route<usize> {
+        if matches!(self.tree.node(node).kind, Kind::Alias(_)) {
+            Route::Alias(node, self.steps.len())
+        } else {
+            route
+        }
+    }
+
     /// [`Finder::find`] for one mapping entry.
-    fn entry(&mut self, k: NodeId, v: NodeId, path: &mut String, item: usize, shared: bool) -> Result<(), Error> {
+    fn entry(
+        &mut self,
+        k: NodeId,
+        v: NodeId,
+        path: &mut String,
+        item: usize,
+        route: Route<usize>,
+    ) -> Result<(), Error> {
         let tree = self.tree;
         let Some(key) = tree.scalar(k) else {
             return Ok(());
@@ -129,36 +154,105 @@ impl<'t, 'a> Finder<'t, 'a> {
             path.push('.');
         }
         path.push_str(key);
+        self.steps.push(Step::Key(key.to_string()));
         if matches!(key, "containers" | "initContainers")
             && let Some(list) = tree.items(v)
         {
-            let list_shared = shared || tree.resolve(v) != v || self.aliased.contains(&tree.resolve(v));
+            let list_route = self.through(v, route.clone());
             for (i, &container) in list.iter().enumerate() {
-                let container_shared = list_shared
-                    || tree.resolve(container) != container
-                    || self.aliased.contains(&tree.resolve(container));
+                self.steps.push(Step::Index(i));
+                let container_route = self.through(container, list_route.clone());
                 for (image, merged) in reader_values(tree, container, "image")? {
                     let resolved = tree.resolve(image);
                     if tree.str(resolved).is_some() {
-                        let shared =
-                            container_shared || merged || resolved != image || self.aliased.contains(&resolved);
+                        let route = match &container_route {
+                            Route::Direct => Route::Direct,
+                            Route::Merged => Route::Merged,
+                            Route::Alias(a, at) => {
+                                let mut below = self.steps[*at..].to_vec();
+                                below.push(Step::Key("image".into()));
+                                Route::Alias(*a, below)
+                            }
+                        };
                         self.fields.push(ImageField {
                             item,
                             node: resolved,
+                            holder: image,
+                            container: tree.resolve(container),
+                            merged,
+                            route,
                             path: format!("{path}[{i}].image"),
-                            editable: !shared,
                         });
                     }
                 }
+                self.steps.pop();
             }
         }
         // Scalars hold no containers: only descend into collections.
         if tree.entries(v).is_some() || tree.items(v).is_some() {
-            self.find(v, path, item, shared)?;
+            self.find(v, path, item, route)?;
         }
+        self.steps.pop();
         path.truncate(len);
         Ok(())
     }
+}
+
+/// Records, in `edits`, an explicit `image: value` entry in the container
+/// mapping `container`, after its merge key, so that every reader reads
+/// `value` there instead of the merged image (kubectl lets a later key win,
+/// kustomize an explicit one). False when that cannot be done safely: the
+/// container is read at other places too, already has an explicit
+/// `image`, or its merge key's extent is not exact.
+fn insert_explicit_image(
+    tree: &Tree<'_>,
+    sharing: &Sharing,
+    container: NodeId,
+    value: &str,
+    edits: &mut Edits,
+) -> bool {
+    let node = tree.node(container);
+    if sharing.visits(container) != 1 || tree.entry(container, "image").is_some() {
+        return false;
+    }
+    let Some(entries) = tree.entries(container) else {
+        return false;
+    };
+    let src = tree.src;
+    if node.flow {
+        let Some(&(last_key, last_value)) = entries.last() else {
+            return false;
+        };
+        let at = tree.node(last_value).end;
+        if at <= tree.node(last_key).end || !edits.is_free(at, at) {
+            return false;
+        }
+        edits.insert(at, format!(", image: {}", emit::double_quoted(value)));
+        return true;
+    }
+    let Some(&(merge_key, merge_value)) = entries.iter().find(|&&(k, _)| tree.is_merge_key(k)) else {
+        return false;
+    };
+    let held = tree.node(merge_value);
+    if !(matches!(held.kind, Kind::Alias(_)) || held.flow) {
+        return false;
+    }
+    let rest = &src[held.end..];
+    let line_end = rest.find('\n').map_or(src.len(), |i| held.end + i);
+    let tail = src[held.end..line_end].trim();
+    if !(tail.is_empty() || tail.starts_with('#')) {
+        return false;
+    }
+    let crlf = line_end > 0 && src.as_bytes().get(line_end - 1) == Some(&b'\r');
+    let eol = if crlf { "\r\n" } else { "\n" };
+    let pad = " ".repeat(tree.column(tree.node(merge_key).start));
+    let line = format!("{pad}image: {}", emit::string(value));
+    if line_end == src.len() {
+        edits.insert(line_end, format!("{eol}{line}"));
+    } else {
+        edits.insert(line_end + 1, format!("{line}{eol}"));
+    }
+    true
 }
 
 /// The entries of the mapping `node` (which has a merge key) that any
@@ -195,6 +289,139 @@ fn reader_values(tree: &Tree<'_>, node: NodeId, key: &str) -> Result<Vec<(NodeId
         }
     }
     Ok(out)
+}
+
+/// Records the edits that make every field read its planned image, and
+/// only those fields: a scalar read at several places (anchors, aliases,
+/// merge keys) is edited where that changes exactly the places to change,
+/// or the other places are rewritten to keep their value. Returns, per
+/// field, whether its change had to be refused (nothing is recorded for
+/// those).
+fn record_edits(
+    tree: &Tree<'_>,
+    fields: &[ImageField],
+    planned: &[(ImageRef, Vec<&str>)],
+    edits: &mut Edits,
+) -> Vec<bool> {
+    let mut refused = vec![false; fields.len()];
+    // The fields to change, by the scalar they read.
+    let mut by_node: BTreeMap<NodeId, Vec<usize>> = BTreeMap::new();
+    for (i, (field, (image, _))) in fields.iter().zip(planned).enumerate() {
+        if tree.str(field.node).is_some_and(|current| image.to_string() != current) {
+            by_node.entry(field.node).or_default().push(i);
+        }
+    }
+    if by_node.is_empty() {
+        return refused;
+    }
+    let sharing = if tree.nodes.iter().any(|n| matches!(n.kind, Kind::Alias(_))) {
+        Sharing::new(tree)
+    } else {
+        Sharing::default()
+    };
+    // First, each scalar on its own: edited in place, or through its
+    // aliases.
+    let mut failed: Vec<(NodeId, Vec<usize>)> = Vec::new();
+    for (node, group) in by_node {
+        let proposed = planned[group[0]].0.to_string();
+        // One scalar read at two places always gets the same overrides.
+        let agreed = group.iter().all(|&i| planned[i].0.to_string() == proposed);
+        if !agreed {
+            for i in group {
+                refused[i] = true;
+            }
+            continue;
+        }
+        let holders: Vec<NodeId> = places(fields, &group).iter().map(|&i| fields[i].holder).collect();
+        if !edits.set_read_value(tree, &sharing, node, &holders, &[], &proposed) {
+            failed.push((node, group));
+        }
+    }
+    if failed.is_empty() {
+        return refused;
+    }
+    // Then, all together: places reached through an alias of a collection
+    // read there only get a copy of it with the new values written out at
+    // that alias; merged places get an explicit `image:` of their own; what
+    // remains is edited as above. All or nothing.
+    let mut local = Edits::new();
+    let mut copied: Vec<NodeId> = Vec::new();
+    for (_, group) in &failed {
+        for &i in group {
+            if let Route::Alias(a, _) = &fields[i].route
+                && !copied.contains(a)
+                && sharing.visits(*a) == 1
+            {
+                copied.push(*a);
+            }
+        }
+    }
+    copied.retain(|&a| {
+        let Some(mut value) = portable_value(tree, tree.resolve(a)) else {
+            return false;
+        };
+        for (field, (image, _)) in fields.iter().zip(planned) {
+            if let Route::Alias(b, steps) = &field.route
+                && *b == a
+                && tree.str(field.node).is_some_and(|current| image.to_string() != current)
+                && !set_at(&mut value, steps, Value::String(image.to_string()))
+            {
+                return false;
+            }
+        }
+        let node = tree.node(a);
+        let text = serde_json::to_string(&value).expect("json values serialize");
+        local.replace(node.start, node.end, text);
+        true
+    });
+    let mut ok = true;
+    for (node, group) in &failed {
+        let proposed = planned[group[0]].0.to_string();
+        let (mut targets, mut free) = (Vec::new(), Vec::new());
+        for i in places(fields, group) {
+            let f = &fields[i];
+            let is_copied = matches!(&f.route, Route::Alias(a, _) if copied.contains(a));
+            if is_copied || (f.merged && insert_explicit_image(tree, &sharing, f.container, &proposed, &mut local)) {
+                free.push(f.holder);
+            } else {
+                targets.push(f.holder);
+            }
+        }
+        if !(targets.is_empty() || local.set_read_value(tree, &sharing, *node, &targets, &free, &proposed)) {
+            ok = false;
+            break;
+        }
+    }
+    if ok && local_is_free(&local, edits) {
+        edits.append(local);
+    } else {
+        for (_, group) in failed {
+            for i in group {
+                refused[i] = true;
+            }
+        }
+    }
+    refused
+}
+
+/// The fields of `group` that are distinct places: a field found by both
+/// merge readings at one path is one place.
+fn places(fields: &[ImageField], group: &[usize]) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::with_capacity(group.len());
+    for &i in group {
+        if !out
+            .iter()
+            .any(|&p| fields[p].path == fields[i].path && fields[p].item == fields[i].item)
+        {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Whether none of `local`'s patches touches one of `edits`.
+fn local_is_free(local: &Edits, edits: &Edits) -> bool {
+    local.ranges().all(|(start, end)| edits.is_free(start, end))
 }
 
 /// Overrides from Image Updater's plugin env vars.
@@ -347,10 +574,10 @@ pub fn run(input: &Input<'_>, config: &Config, plugin_env: &[(String, String)], 
         return out;
     }
 
-    let mut finder = Finder::new(tree, !overrides.is_empty());
+    let mut finder = Finder::new(tree);
     for (i, item) in input.items.iter().enumerate() {
         if item.kind != "CustomResourceDefinition"
-            && let Err(e) = finder.find(item.node, &mut String::new(), i, false)
+            && let Err(e) = finder.find(item.node, &mut String::new(), i, Route::Direct)
         {
             out.results.push(item.result(
                 Severity::Error,
@@ -359,14 +586,13 @@ pub fn run(input: &Input<'_>, config: &Config, plugin_env: &[(String, String)], 
         }
     }
     let fields = finder.fields;
-    // Every node is edited at most once.
-    let mut edited = HashSet::new();
 
+    // What every field would read after the overrides.
     let mut used = vec![false; overrides.len()];
+    let mut planned: Vec<(ImageRef, Vec<&str>)> = Vec::with_capacity(fields.len());
     for field in &fields {
-        let item: &Item = &input.items[field.item];
-        let current = tree.str(field.node).unwrap_or_default().to_string();
-        let mut image = ImageRef::parse(&current);
+        let current = tree.str(field.node).unwrap_or_default();
+        let mut image = ImageRef::parse(current);
         let mut sources = Vec::new();
         for (i, o) in overrides.iter().enumerate() {
             if o.matches(&image) {
@@ -375,15 +601,20 @@ pub fn run(input: &Input<'_>, config: &Config, plugin_env: &[(String, String)], 
                 sources.push(o.source.as_str());
             }
         }
+        planned.push((image, sources));
+    }
+    let refused = record_edits(tree, &fields, &planned, edits);
+
+    for ((field, (mut image, sources)), refused) in fields.iter().zip(planned).zip(refused) {
+        let item: &Item = &input.items[field.item];
+        let current = tree.str(field.node).unwrap_or_default().to_string();
         let mut proposed = image.to_string();
-        if proposed != current && !field.editable {
-            // Editing a shared node would change every place that shares
-            // it; until such edits are made safe (issue 13), refuse.
+        if refused {
             out.results.push(
                 item.result(
                     Severity::Error,
                     format!(
-                        "cannot override image {current} here: the value is shared with other places through a YAML anchor, alias or merge key (`<<`); write `image:` explicitly in this container"
+                        "cannot override image {current} here: the value is shared with other places through a YAML anchor, alias or merge key (`<<`) in a way krm-promote cannot edit without changing them; write `image:` explicitly in this container"
                     ),
                 )
                 .at_field(field.path.clone()),
@@ -392,9 +623,6 @@ pub fn run(input: &Input<'_>, config: &Config, plugin_env: &[(String, String)], 
             proposed = current.clone();
         }
         if proposed != current {
-            if edited.insert(field.node) {
-                edits.set_scalar(tree, field.node, &proposed);
-            }
             out.changed += 1;
             let mut r = item.result(
                 Severity::Info,

@@ -22,7 +22,7 @@ use crate::Error;
 use crate::config::{Config, TriggerMode};
 use crate::krm_result::{KrmResult, Severity};
 use crate::resource_list::{Input, Item};
-use crate::yaml::{Edits, scalar};
+use crate::yaml::{Edits, Sharing, scalar};
 use graph::Graph;
 
 /// Label marking resources krm-promote generated.
@@ -118,6 +118,7 @@ pub fn run(
     // Seed-style `Promotion`s: stamp the trigger; their products get no
     // ProxyConfigPromote (that would promote twice).
     let mut seeded = vec![false; graph.nodes.len()];
+    let mut sharing: Option<Sharing> = None;
     for item in input.items.iter().filter(|i| i.kind == "Promotion") {
         let Some(product_name) = tree
             .path(item.node, &["spec", "productCR", "name"])
@@ -165,11 +166,12 @@ pub fn run(
                 }
             },
         };
-        if !edits.set_annotation(tree, item.node, SEED_TRIGGER, &value) {
-            out.results.push(item.result(
-                Severity::Error,
-                "cannot set the trigger annotation: metadata is not a mapping",
-            ));
+        let sharing = sharing.get_or_insert_with(|| Sharing::new(tree));
+        if let Err(why) = edits.set_annotation(tree, sharing, item.node, SEED_TRIGGER, &value) {
+            out.results.push(
+                item.result(Severity::Error, format!("cannot set the trigger annotation: {why}"))
+                    .at_field(format!("metadata.annotations.{SEED_TRIGGER}")),
+            );
             continue;
         }
         out.stamped += 1;

@@ -8,6 +8,7 @@
 use serde_json::Value;
 
 use super::emit;
+use super::share::Sharing;
 use super::tree::{Kind, NodeId, Style, Tree};
 
 /// One replacement of `src[start..end]` by `text` (`start == end` inserts).
@@ -42,6 +43,22 @@ impl Edits {
             end,
             text: text.into(),
         });
+    }
+
+    /// Whether no recorded patch touches `start..end` (an insertion at
+    /// either end does not count).
+    pub fn is_free(&self, start: usize, end: usize) -> bool {
+        self.patches.iter().all(|p| p.end <= start || p.start >= end)
+    }
+
+    /// The byte ranges of the recorded patches.
+    pub fn ranges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.patches.iter().map(|p| (p.start, p.end))
+    }
+
+    /// Records every patch of `other` too.
+    pub fn append(&mut self, other: Edits) {
+        self.patches.extend(other.patches);
     }
 
     /// Inserts `text` at `at`. Insertions at the same offset keep the order
@@ -105,6 +122,119 @@ impl Edits {
             return;
         }
         self.replace(node.start, node.end, text);
+    }
+
+    /// Makes the places in `targets` read the string `value` instead of the
+    /// scalar `scalar`, and every other place that reads `scalar` keep
+    /// reading what it reads now. Returns false, recording nothing, when
+    /// that cannot be done by editing `scalar` or its aliases.
+    ///
+    /// `targets` holds, per place to change, the node its parent holds
+    /// there: `scalar` itself or an alias of it (one entry per place: a
+    /// node read at two places to change is listed twice). `free` lists,
+    /// the same way, places that other edits take care of (they will read
+    /// no value of `scalar`, whatever it is).
+    ///
+    /// With [`Sharing`]'s counts: when every place that reads `scalar` is
+    /// a target, `scalar` is edited. Otherwise either `scalar` is edited
+    /// and the aliases that must keep the old value get it written out,
+    /// or `scalar` is kept and the target aliases get the new value
+    /// written out. An anchor whose aliases are all written out stays
+    /// (an unused anchor is valid YAML).
+    pub fn set_read_value(
+        &mut self,
+        tree: &Tree<'_>,
+        sharing: &Sharing,
+        scalar: NodeId,
+        targets: &[NodeId],
+        free: &[NodeId],
+        value: &str,
+    ) -> bool {
+        let count = |list: &[NodeId], at: NodeId| list.iter().filter(|&&h| h == at).count() as u64;
+        let total = u64::from(sharing.visits(scalar));
+        if total == u64::from(u32::MAX) || !matches!(tree.node(scalar).kind, Kind::Scalar { .. }) {
+            return false;
+        }
+        if total == targets.len() as u64 && free.is_empty() {
+            let node = tree.node(scalar);
+            if sharing.any() && !self.is_free(node.start, node.end) {
+                return false;
+            }
+            self.set_scalar(tree, scalar, value);
+            return true;
+        }
+        let aliases = sharing.aliases_of(scalar);
+        let mut through_aliases = 0u64;
+        // Per alias: (node, places, targets, free).
+        let mut per_alias = Vec::with_capacity(aliases.len());
+        for &a in aliases {
+            let places = u64::from(sharing.visits(a));
+            if places == u64::from(u32::MAX) {
+                return false;
+            }
+            through_aliases += places;
+            per_alias.push((a, places, count(targets, a), count(free, a)));
+        }
+        let Some(direct) = total.checked_sub(through_aliases) else {
+            return false;
+        };
+        let (direct_targets, direct_free) = (count(targets, scalar), count(free, scalar));
+        let flow_text = |a: NodeId, s: &str| {
+            if tree.node(a).flow {
+                emit::double_quoted(s)
+            } else {
+                emit::string(s)
+            }
+        };
+        if direct_targets > 0 {
+            // Edit the scalar: its own places must all change (or not
+            // matter), and aliases either all change or all keep.
+            if direct_targets + direct_free != direct
+                || per_alias.iter().any(|&(_, places, t, f)| t != 0 && t + f != places)
+            {
+                return false;
+            }
+            let mut restores = Vec::new();
+            for &(a, _, t, _) in &per_alias {
+                if t == 0 {
+                    match restore_text(tree, scalar, tree.node(a).flow) {
+                        Some(text) => restores.push((a, text)),
+                        None => return false,
+                    }
+                }
+            }
+            let node = tree.node(scalar);
+            if !self.is_free(node.start, node.end)
+                || restores
+                    .iter()
+                    .any(|&(a, _)| !self.is_free(tree.node(a).start, tree.node(a).end))
+            {
+                return false;
+            }
+            self.set_scalar(tree, scalar, value);
+            for (a, text) in restores {
+                let node = tree.node(a);
+                self.replace(node.start, node.end, text);
+            }
+            return true;
+        }
+        // Keep the scalar: write the new value at the target aliases.
+        if per_alias.iter().any(|&(_, places, t, f)| t != 0 && t + f != places) {
+            return false;
+        }
+        if per_alias
+            .iter()
+            .any(|&(a, _, t, _)| t > 0 && !self.is_free(tree.node(a).start, tree.node(a).end))
+        {
+            return false;
+        }
+        for &(a, _, t, _) in &per_alias {
+            if t > 0 {
+                let node = tree.node(a);
+                self.replace(node.start, node.end, flow_text(a, value));
+            }
+        }
+        true
     }
 
     /// Sets `key` to the string `value` in the mapping `map`, adding the key
@@ -178,29 +308,137 @@ impl Edits {
     }
 
     /// Sets annotation `key` to `value` on the resource `item`, creating
-    /// `metadata.annotations` if needed. Returns false if `item` has no
-    /// `metadata` mapping.
-    pub fn set_annotation(&mut self, tree: &Tree<'_>, item: NodeId, key: &str, value: &str) -> bool {
+    /// `metadata.annotations` if needed, so that every YAML reader reads
+    /// the new value there and nothing else changes.
+    ///
+    /// # Errors
+    /// A message saying why not (nothing is recorded then): `item` has no
+    /// `metadata` mapping, or the place to edit is shared with other places
+    /// through an anchor or merge key in a way an edit cannot untangle.
+    pub fn set_annotation(
+        &mut self,
+        tree: &Tree<'_>,
+        sharing: &Sharing,
+        item: NodeId,
+        key: &str,
+        value: &str,
+    ) -> Result<(), String> {
+        let shared = || {
+            "metadata.annotations is shared with other places through a YAML anchor, alias or merge key (`<<`); write the annotations out in this resource".to_string()
+        };
         let Some((_, metadata)) = tree.entry(item, "metadata") else {
-            return false;
+            return Err("metadata is not a mapping".into());
         };
         if tree.entries(metadata).is_none() {
-            return false;
+            return Err("metadata is not a mapping".into());
         }
+        // Every reader must read these very nodes (no merge key decides).
+        let agreed = |at: NodeId, k: &str| tree.agreed_path(at, &[k]).ok().flatten().map(|n| tree.resolve(n));
+        if agreed(item, "metadata") != Some(tree.resolve(metadata)) {
+            return Err(shared());
+        }
+        let metadata = tree.resolve(metadata);
         match tree.entry(metadata, "annotations") {
+            Some((_, annotations)) if agreed(metadata, "annotations") != Some(tree.resolve(annotations)) => {
+                Err(shared())
+            }
             Some((k, annotations)) if tree.is_null(annotations) => {
+                if annotations != tree.resolve(annotations) || sharing.visits(annotations) != 1 {
+                    return Err(shared());
+                }
                 let start = tree.node(k).start;
                 self.fill_null(tree, start, annotations, key, &Value::String(value.into()));
-                true
+                Ok(())
             }
-            Some((_, annotations)) => self.set_string(tree, annotations, key, value),
-            None => self.insert_entry(
-                tree,
-                tree.resolve(metadata),
-                "annotations",
-                &serde_json::json!({ key: value }),
-            ),
+            Some((_, annotations)) => {
+                let annotations = tree.resolve(annotations);
+                if tree.entries(annotations).is_none() {
+                    return Err("metadata.annotations is not a mapping".into());
+                }
+                if sharing.visits(annotations) != 1 {
+                    return Err(shared());
+                }
+                match tree.entry(annotations, key) {
+                    Some((_, v)) => {
+                        let s = tree.resolve(v);
+                        if !matches!(tree.node(s).kind, Kind::Scalar { .. }) {
+                            return Err(format!("metadata.annotations.{key} is not a string"));
+                        }
+                        if tree.str(s) == Some(value) && agreed(annotations, key) == Some(s) {
+                            return Ok(());
+                        }
+                        if agreed(annotations, key) != Some(s)
+                            || !self.set_read_value(tree, sharing, s, &[v], &[], value)
+                        {
+                            return Err(shared());
+                        }
+                        Ok(())
+                    }
+                    None if tree
+                        .merged_get(annotations, key, super::Merge::SourceOrder)
+                        .ok()
+                        .flatten()
+                        .is_some()
+                        || tree
+                            .merged_get(annotations, key, super::Merge::ExplicitFirst)
+                            .ok()
+                            .flatten()
+                            .is_some() =>
+                    {
+                        Err(shared())
+                    }
+                    None => {
+                        self.insert_entry(tree, annotations, key, &Value::String(value.to_string()));
+                        Ok(())
+                    }
+                }
+            }
+            None if sharing.visits(metadata) != 1
+                || tree
+                    .merged_get(metadata, "annotations", super::Merge::SourceOrder)
+                    .ok()
+                    .flatten()
+                    .is_some()
+                || tree
+                    .merged_get(metadata, "annotations", super::Merge::ExplicitFirst)
+                    .ok()
+                    .flatten()
+                    .is_some() =>
+            {
+                Err(shared())
+            }
+            None => {
+                self.insert_entry(tree, metadata, "annotations", &serde_json::json!({ key: value }));
+                Ok(())
+            }
         }
+    }
+}
+
+/// The text that reads as the current value of the scalar `id` where an
+/// alias of it is (in a flow collection when `flow`): its value written
+/// anew, a string as a string and a plain number, boolean or null as its
+/// source text. `None` for explicitly tagged non-strings.
+fn restore_text(tree: &Tree<'_>, id: NodeId, flow: bool) -> Option<String> {
+    let node = tree.node(id);
+    if node
+        .tag()
+        .is_some_and(|t| !matches!(t, "!!str" | "tag:yaml.org,2002:str"))
+    {
+        return None;
+    }
+    if let Some(s) = tree.str(id) {
+        return Some(if flow { emit::double_quoted(s) } else { emit::string(s) });
+    }
+    match &node.kind {
+        // An empty null written out empty would vanish from a flow list.
+        Kind::Scalar {
+            style: Style::Plain, ..
+        } if node.start == node.end => Some("null".into()),
+        Kind::Scalar {
+            style: Style::Plain, ..
+        } => Some(tree.text(id).to_string()),
+        _ => None,
     }
 }
 
@@ -297,7 +535,11 @@ mod tests {
     fn annotate(src: &str, key: &str, value: &str) -> String {
         let tree = Tree::parse(src).unwrap();
         let mut edits = Edits::new();
-        assert!(edits.set_annotation(&tree, tree.docs[0].root, key, value));
+        let sharing = Sharing::new(&tree);
+        assert_eq!(
+            edits.set_annotation(&tree, &sharing, tree.docs[0].root, key, value),
+            Ok(())
+        );
         let out = edits.apply(src);
         // The result must parse and hold the annotation.
         let check = Tree::parse(&out).unwrap();
@@ -367,7 +609,9 @@ mod tests {
         let tree = Tree::parse(src).unwrap();
         let item = tree.items(tree.get(tree.docs[0].root, "items").unwrap()).unwrap()[0];
         let mut edits = Edits::new();
-        edits.set_annotation(&tree, item, "k", "v");
+        edits
+            .set_annotation(&tree, &Sharing::new(&tree), item, "k", "v")
+            .unwrap();
         assert_eq!(
             edits.apply(src),
             "items:\n- kind: A\n  metadata:\n    annotations:\n      k: v\n    name: a\n"

@@ -9,8 +9,10 @@ pub mod emit;
 mod fast;
 pub mod json;
 pub mod scalar;
+pub mod share;
 pub mod tree;
 pub mod yaml11;
 
 pub use edit::Edits;
+pub use share::Sharing;
 pub use tree::{Merge, MergedEntry, NodeId, Tree};

@@ -346,7 +346,12 @@ impl<'a> Builder<'a> {
                 }
                 let bracket = if is_map { b'{' } else { b'[' };
                 // A flow collection's start event covers its bracket (and
-                // the spaces after it); a block collection's is empty.
+                // the spaces after it); a block collection's is empty. Both
+                // start at the anchor or tag when there is one: skip it (a
+                // block collection's start is set from its first child when
+                // it closes).
+                let props = anchor != 0 || tag.is_some();
+                let start = if props { skip_properties(src, start, end) } else { start };
                 let own_flow = end > start && src.as_bytes().get(start) == Some(&bracket);
                 let flow = own_flow || self.in_flow();
                 let id = self.tree.push(Node {
@@ -387,6 +392,33 @@ impl<'a> Builder<'a> {
                         id
                     }
                 };
+                let first_child = match &self.tree.nodes[id as usize].kind {
+                    Kind::Mapping(entries) => entries.first().map(|&(k, _)| k),
+                    Kind::Sequence(items) => items.first().copied(),
+                    _ => None,
+                };
+                let node = &self.tree.nodes[id as usize];
+                let after_props = node.start > 0 && !node.flow && {
+                    // Block collection whose start still sits just after an
+                    // anchor or tag: start at its first key or `-` instead.
+                    let before = src[..node.start].trim_end_matches([' ', '\t']);
+                    before
+                        .rsplit([' ', '\t', '\n'])
+                        .next()
+                        .is_some_and(|w| w.starts_with(['&', '!']))
+                };
+                if after_props && let Some(child) = first_child {
+                    let child_start = self.tree.nodes[child as usize].start;
+                    let new_start = if matches!(self.tree.nodes[id as usize].kind, Kind::Sequence(_)) {
+                        super::edit::dash_offset(src, child_start)
+                    } else {
+                        child_start
+                    };
+                    let node = &mut self.tree.nodes[id as usize];
+                    if new_start >= node.start {
+                        node.start = new_start;
+                    }
+                }
                 let node = &mut self.tree.nodes[id as usize];
                 node.end = if node.flow && end > start {
                     end
@@ -896,6 +928,19 @@ mod tests {
         let root = tree.docs[0].root;
         assert_eq!(tree.text(tree.get(root, "x").unwrap()), "1");
         assert_eq!(tree.scalar(tree.get(root, "y").unwrap()), Some("1"));
+    }
+
+    #[test]
+    fn anchored_and_tagged_collections_start_at_their_content() {
+        let src = "a: &c {x: 1}\nb: !!seq [1]\nc: &m\n  y: 2\nd: &s\n- 3\n";
+        let tree = Tree::parse(src).unwrap();
+        let root = tree.docs[0].root;
+        let node = |k| tree.node(tree.get(root, k).unwrap());
+        assert!(node("a").flow && node("b").flow && !node("c").flow);
+        assert_eq!(tree.text(tree.get(root, "a").unwrap()), "{x: 1}");
+        assert_eq!(tree.text(tree.get(root, "b").unwrap()), "[1]");
+        assert_eq!(&src[node("c").start..][..4], "y: 2");
+        assert_eq!(&src[node("d").start..][..3], "- 3");
     }
 
     #[test]
