@@ -114,10 +114,16 @@ impl Edits {
             let content = node.start;
             let indicator_line_end = src[..content].rfind('\n').unwrap_or(0);
             let line_begin = src[..indicator_line_end].rfind('\n').map_or(0, |i| i + 1);
-            let line = &src[line_begin..indicator_line_end];
-            let line = line.find(" #").map_or(line, |i| &line[..i]);
+            let full = &src[line_begin..indicator_line_end];
+            let comment = full.find(" #").map(|i| full[i + 1..].trim_end_matches('\r'));
+            let line = full.find(" #").map_or(full, |i| &full[..i]);
             let start = line.rfind(['|', '>']).map_or(content, |i| line_begin + i);
             let end = content + src[content..node.end].trim_end().len();
+            // A comment after the indicator stays after the new value.
+            let text = match comment {
+                Some(c) => format!("{text} {c}"),
+                None => text,
+            };
             self.replace(start, end.max(start), text);
             return;
         }
@@ -600,6 +606,31 @@ mod tests {
         assert_eq!(
             annotate(src, "k", "new"),
             "metadata:\n  annotations:\n    k: new\n\n    z: 1\n"
+        );
+    }
+
+    #[test]
+    fn comments_after_edited_values_stay_in_every_style() {
+        for (before, after) in [
+            ("k: old # c\n", "k: new # c\n"),
+            ("k: 'old' # c\n", "k: 'new' # c\n"),
+            ("k: \"old\" # c\n", "k: \"new\" # c\n"),
+            ("k: \"o\\\"ld\"  # c\n", "k: \"new\"  # c\n"),
+            ("k: 'o''ld' #c\r\n", "k: 'new' #c\r\n"),
+            ("k: &a \"old\" # c\n", "k: &a \"new\" # c\n"),
+            ("k: | # c\n      old\n", "k: new # c\n"),
+            ("k: >- # c\n      old\n", "k: new # c\n"),
+        ] {
+            let src = format!("metadata:\n  annotations:\n    {before}");
+            assert_eq!(
+                annotate(&src, "k", "new"),
+                format!("metadata:\n  annotations:\n    {after}"),
+                "{before:?}"
+            );
+        }
+        assert_eq!(
+            annotate("metadata: {annotations: {k: 'old' # c\n  }}\n", "k", "new"),
+            "metadata: {annotations: {k: \"new\" # c\n  }}\n"
         );
     }
 

@@ -316,6 +316,15 @@ impl<'a> Builder<'a> {
                 } else {
                     start
                 };
+                // The parser's span of a quoted scalar runs on over the
+                // blanks and comment after it: end at the closing quote, so
+                // that an edit keeps the comment.
+                let end = match style {
+                    Style::SingleQuoted | Style::DoubleQuoted => {
+                        quoted_end(src, start).filter(|&e| e <= end).unwrap_or(end)
+                    }
+                    _ => end,
+                };
                 // Plain scalars whose value is their source text (most of a
                 // manifest) borrow it instead of keeping the parser's copy: a
                 // large input's tree then holds about half the memory.
@@ -840,6 +849,26 @@ impl<'a> Tree<'a> {
     pub fn column(&self, offset: usize) -> usize {
         offset - self.src[..offset].rfind('\n').map_or(0, |i| i + 1)
     }
+}
+
+/// The offset just past the quoted scalar that starts at `start` (its
+/// closing quote), if there is one.
+fn quoted_end(src: &str, start: usize) -> Option<usize> {
+    let bytes = src.as_bytes();
+    let quote = *bytes.get(start)?;
+    if !matches!(quote, b'\'' | b'"') {
+        return None;
+    }
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quote == b'"' => i += 2,
+            b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
+            b if b == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// Skips `&anchor` and `!tag` properties (and the blanks after them) at the
