@@ -183,3 +183,44 @@ fn a_shared_annotations_mapping_is_refused_for_the_trigger() {
     );
     assert!(out.document.contains("annotations: &ann {team: a}"), "{}", out.document);
 }
+
+#[test]
+fn images_no_override_matches_never_change() {
+    // Class 3: `nginx:` split and joined would be `nginx`; with an override
+    // for another image it must stay as written, without a result.
+    for image in ["\"nginx:\"", "nginx@", "'nginx:1.0 '", "\"nginx:1.0@sha256:\"", "\"nginx\""] {
+        let items = format!(
+            "{DEPLOYMENT}  spec:\n    template:\n      spec:\n        containers:\n        - name: a\n          image: {image}\n"
+        );
+        let (input, out) = run(&items, "    images: redis:7\n");
+        assert!(
+            out.document
+                .starts_with(&input[..input.find("functionConfig").unwrap()]),
+            "{}",
+            out.document
+        );
+        assert!(
+            out.results.iter().all(|r| !r.message.contains("nginx")),
+            "{image}: {:#?}",
+            out.results
+        );
+        // Matched by an override: a warning naming the field, no edit.
+        let (input, out) = run(&items, "    images: nginx:2\n");
+        assert!(
+            out.document
+                .starts_with(&input[..input.find("functionConfig").unwrap()])
+                || image == "\"nginx\""
+        );
+        if image != "\"nginx\"" {
+            assert!(
+                out.results.iter().any(|r| r.severity == Severity::Warning
+                    && r.field
+                        .as_ref()
+                        .is_some_and(|f| f.path == "spec.template.spec.containers[0].image")),
+                "{image}: {:#?}",
+                out.results
+            );
+        }
+        assert_eq!(oracle::check(&input, Framing::ResourceList, &out), Ok(true));
+    }
+}

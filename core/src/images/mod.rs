@@ -306,8 +306,8 @@ fn record_edits(
     let mut refused = vec![false; fields.len()];
     // The fields to change, by the scalar they read.
     let mut by_node: BTreeMap<NodeId, Vec<usize>> = BTreeMap::new();
-    for (i, (field, (image, _))) in fields.iter().zip(planned).enumerate() {
-        if tree.str(field.node).is_some_and(|current| image.to_string() != current) {
+    for (i, (field, (image, sources))) in fields.iter().zip(planned).enumerate() {
+        if !sources.is_empty() && tree.str(field.node).is_some_and(|current| image.to_string() != current) {
             by_node.entry(field.node).or_default().push(i);
         }
     }
@@ -360,9 +360,10 @@ fn record_edits(
         let Some(mut value) = portable_value(tree, tree.resolve(a)) else {
             return false;
         };
-        for (field, (image, _)) in fields.iter().zip(planned) {
+        for (field, (image, sources)) in fields.iter().zip(planned) {
             if let Route::Alias(b, steps) = &field.route
                 && *b == a
+                && !sources.is_empty()
                 && tree.str(field.node).is_some_and(|current| image.to_string() != current)
                 && !set_at(&mut value, steps, Value::String(image.to_string()))
             {
@@ -590,7 +591,9 @@ pub fn run(input: &Input<'_>, config: &Config, plugin_env: &[(String, String)], 
     // What every field would read after the overrides.
     let mut used = vec![false; overrides.len()];
     let mut planned: Vec<(ImageRef, Vec<&str>)> = Vec::with_capacity(fields.len());
-    for field in &fields {
+    // Malformed references are left byte for byte: (field, why, overrides).
+    let mut malformed: Vec<(usize, &str, Vec<&str>)> = Vec::new();
+    for (f, field) in fields.iter().enumerate() {
         let current = tree.str(field.node).unwrap_or_default();
         let mut image = ImageRef::parse(current);
         let mut sources = Vec::new();
@@ -601,14 +604,44 @@ pub fn run(input: &Input<'_>, config: &Config, plugin_env: &[(String, String)], 
                 sources.push(o.source.as_str());
             }
         }
+        if let Some(why) = ImageRef::problem(current).filter(|_| !sources.is_empty()) {
+            malformed.push((f, why, std::mem::take(&mut sources)));
+            image = ImageRef::parse(current);
+        }
+        if sources.is_empty() {
+            // Nothing applies: the image stays as written, even where
+            // splitting and joining it would write it differently.
+            planned.push((ImageRef::parse(current), sources));
+            continue;
+        }
         planned.push((image, sources));
+    }
+    let unchanged = |f: usize| tree.str(fields[f].node).unwrap_or_default();
+    for &(f, why, ref sources) in &malformed {
+        let field = &fields[f];
+        out.results.push(
+            input.items[field.item]
+                .result(
+                    Severity::Warning,
+                    format!(
+                        "image {:?} is not a valid image reference (it has {why}), so {} is not applied to it; fix the reference",
+                        unchanged(f),
+                        sources.join(", ")
+                    ),
+                )
+                .at_field(field.path.clone()),
+        );
     }
     let refused = record_edits(tree, &fields, &planned, edits);
 
     for ((field, (mut image, sources)), refused) in fields.iter().zip(planned).zip(refused) {
         let item: &Item = &input.items[field.item];
         let current = tree.str(field.node).unwrap_or_default().to_string();
-        let mut proposed = image.to_string();
+        let mut proposed = if sources.is_empty() {
+            current.clone()
+        } else {
+            image.to_string()
+        };
         if refused {
             out.results.push(
                 item.result(

@@ -46,6 +46,25 @@ impl ImageRef {
         }
     }
 
+    /// Why `value` is not a well-formed image reference, if it is not: it
+    /// does not read back as itself (`nginx:` has an empty tag), or its
+    /// name, tag or digest holds characters an image reference cannot.
+    /// Such references are never rewritten.
+    pub fn problem(value: &str) -> Option<&'static str> {
+        let r = ImageRef::parse(value);
+        if r.to_string() != value {
+            Some("an empty tag or digest")
+        } else if name_problem(&r.name).is_some() {
+            Some("a name that is empty or contains blanks")
+        } else if !r.tag.is_empty() && tag_problem(&r.tag).is_some() {
+            Some("a tag with characters other than letters, digits, '_', '.', '-'")
+        } else if !r.digest.is_empty() && digest_problem(&r.digest).is_some() {
+            Some("a digest not of the form algorithm:hex")
+        } else {
+            None
+        }
+    }
+
     /// The registry host (`docker.io` when the name has none).
     pub fn registry(&self) -> &str {
         match self.name.split_once('/') {
@@ -289,6 +308,31 @@ mod tests {
         assert_eq!((digest.tag.as_str(), digest.digest.as_str()), ("", "sha256:abc"));
         for s in ["nginx", "a/b:c", "h:1/x:y@sha256:z", "x@sha512:q"] {
             assert_eq!(r(s).to_string(), s);
+        }
+    }
+
+    #[test]
+    fn malformed_references_are_recognised() {
+        for bad in [
+            "nginx:",
+            "nginx@",
+            "nginx:@sha256:a",
+            "nginx:1:2",
+            "nginx:1.0\n",
+            "",
+            "a b:1",
+            "app@sha256",
+        ] {
+            assert!(ImageRef::problem(bad).is_some(), "{bad:?}");
+        }
+        for good in [
+            "nginx",
+            "nginx:1.21",
+            "localhost:5000/a/b:v1_2.3-x",
+            "app@sha512:ab",
+            "app:1@sha256:ab",
+        ] {
+            assert_eq!(ImageRef::problem(good), None, "{good:?}");
         }
     }
 
