@@ -707,15 +707,35 @@ pub fn run(input: &Input<'_>, config: &Config, plugin_env: &[(String, String)], 
         }
     }
     for (o, used) in overrides.iter().zip(used) {
-        if !used {
-            out.results.push(
-                KrmResult::new(
-                    Severity::Warning,
-                    format!("image override for {:?} matched no container image", o.name),
-                )
-                .at_field(o.source.clone()),
-            );
+        if used {
+            continue;
         }
+        // A render of a render (`kpt fn render` writes its output back): an
+        // override whose result is in place is not a miss.
+        let applied: Vec<String> = fields
+            .iter()
+            .filter(|f| tree.str(f.node).is_some_and(|v| o.already_applied(&ImageRef::parse(v))))
+            .map(|f| format!("{} {}", input.items[f.item].display(), f.path))
+            .collect();
+        let result = if let Some(first) = applied.first() {
+            let more = match applied.len() {
+                1 => String::new(),
+                n => format!(" and {} more", n - 1),
+            };
+            KrmResult::new(
+                Severity::Info,
+                format!(
+                    "image override for {:?} already applied ({first}{more} already reads what it writes)",
+                    o.name
+                ),
+            )
+        } else {
+            KrmResult::new(
+                Severity::Warning,
+                format!("image override for {:?} matched no container image", o.name),
+            )
+        };
+        out.results.push(result.at_field(o.source.clone()));
     }
     out
 }

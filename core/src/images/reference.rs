@@ -120,6 +120,24 @@ impl ImageOverride {
             && (want.digest.is_empty() || want.digest == image.digest)
     }
 
+    /// Whether `image` reads as what this override writes, so that it was
+    /// applied already (by an earlier render whose output is this input):
+    /// the name it writes, and the tag and digest it sets.
+    pub fn already_applied(&self, image: &ImageRef) -> bool {
+        let want = ImageRef::parse(&self.name);
+        let name = self.new_name.as_deref().unwrap_or(&want.name);
+        if image.name != name {
+            return false;
+        }
+        match (&self.new_tag, &self.digest, &self.tag_suffix) {
+            (Some(t), Some(d), _) => image.tag == *t && image.digest == *d,
+            (Some(t), None, _) => image.tag == *t && image.digest.is_empty(),
+            (None, Some(d), _) => image.tag.is_empty() && image.digest == *d,
+            (None, None, Some(s)) => image.tag.ends_with(s.as_str()) && image.digest.is_empty(),
+            (None, None, None) => true,
+        }
+    }
+
     /// The new reference, with kustomize's precedence: `newName`, then
     /// `newTag` + `digest`, `newTag`, `digest`, `tagSuffix`.
     pub fn apply(&self, image: &ImageRef) -> ImageRef {
@@ -364,6 +382,23 @@ mod tests {
         };
         assert!(tagged.matches(&r("app:1.0")) && tagged.matches(&r("app:1.0@sha256:x")));
         assert!(!tagged.matches(&r("app:1.0-alpine")));
+    }
+
+    #[test]
+    fn knows_when_its_result_is_in_place() {
+        let p = |s| ImageOverride::parse_set_image(s, "t").unwrap();
+        for (spec, before) in [
+            ("nginx=reg/mirror/nginx:1.2", "nginx:1.0"),
+            ("nginx=reg/mirror/nginx", "nginx:1.0"),
+            ("app:1.0=app:2.0", "app:1.0"),
+            ("app@sha256:abc", "app:1"),
+        ] {
+            let o = p(spec);
+            let after = o.apply(&r(before));
+            assert!(o.already_applied(&after), "{spec}: {after}");
+            assert!(!o.already_applied(&r(before)), "{spec}: {before}");
+        }
+        assert!(!p("nginx=reg/nginx:1.2").already_applied(&r("reg/nginx:1.3")));
     }
 
     #[test]
