@@ -235,101 +235,140 @@ pub fn load(tree: Option<(&Tree<'_>, NodeId)>, settings: &[(String, String)]) ->
 
     for (key, value, path) in raw {
         config.is_set = true;
-        let err = |msg: String| KrmResult::new(Severity::Error, msg).at_field(path.clone());
-        match key.as_str() {
-            "environment" => match value.as_str() {
-                Some("") => config.environment = None,
-                Some(env) if is_dns_label(env) => config.environment = Some(env.to_string()),
-                Some(env) => results.push(err(format!(
-                    "environment {env:?} is not a valid name (lowercase letters, digits and '-', at most 63 characters)"
-                ))),
-                None => results.push(err("environment must be a string".into())),
-            },
-            "trigger-mode" => match value.as_str() {
-                Some("content") => config.trigger_mode = TriggerMode::Content,
-                Some("revision") => config.trigger_mode = TriggerMode::Revision,
-                _ => results.push(err(format!(
-                    "trigger-mode must be \"content\" or \"revision\", got {}",
-                    short(&value)
-                ))),
-            },
-            "production-environments" => match list(&value) {
-                Some(envs) if envs.iter().all(|e| is_dns_label(e)) => config.production_environments = envs,
-                _ => results.push(err(format!(
-                    "production-environments must be a list of environment names, got {}",
-                    short(&value)
-                ))),
-            },
-            "source-revision" => match value.as_str() {
-                Some(rev) => config.source_revision = Some(rev.to_string()).filter(|r| !r.is_empty()),
-                None => results.push(err("source-revision must be a string".into())),
-            },
-            "require-upstream" => match value.as_str() {
-                Some("") => config.require_upstream = None,
-                Some(env) if is_dns_label(env) => config.require_upstream = Some(env.to_string()),
-                _ => results.push(err(format!(
-                    "require-upstream must be an environment name, got {}",
-                    short(&value)
-                ))),
-            },
-            "sync-wave" => match &value {
-                Value::String(w) if w.trim().parse::<i64>().is_ok() => config.sync_wave = w.trim().to_string(),
-                Value::Number(n) if n.is_i64() => config.sync_wave = n.to_string(),
-                _ => results.push(err(format!("sync-wave must be a whole number, got {}", short(&value)))),
-            },
-            "product-fields" | "backend-fields" => match list(&value) {
-                Some(fields) if !fields.is_empty() && fields.iter().all(|f| is_field_path(f)) => {
-                    if key == "product-fields" {
-                        config.product_fields = Some(fields);
-                    } else {
-                        config.backend_fields = Some(fields);
-                    }
-                }
-                _ => results.push(err(format!(
-                    "{key} must be a non-empty list of dotted field paths such as spec.mappingRules, got {}",
-                    short(&value)
-                ))),
-            },
-            "images" => {
-                let from_settings = path.starts_with("settings.");
-                match parse_images(&value, &path) {
-                    Ok(images) if from_settings => config.setting_images = images,
-                    Ok(images) => config.images = images,
-                    Err(e) => results.push(err(e)),
-                }
-            }
-            "image-updater" => match parse_updater(&value) {
-                Ok(targets) => config.image_updater = targets,
-                Err(e) => results.push(err(e)),
-            },
-            "image-policies" => match parse_policies(&value) {
-                Ok(policies) => config.image_policies = policies,
-                Err(e) => results.push(err(e)),
-            },
-            "forbid-mutable-tags" | "require-digest" | "allowed-registries" => {
-                let policy = config.image_policies.entry("*".into()).or_default();
-                let ok = match key.as_str() {
-                    "allowed-registries" => list(&value).map(|r| policy.allowed_registries = r).is_some(),
-                    flag => match boolean(&value) {
-                        Some(b) if flag == "require-digest" => {
-                            policy.require_digest = b;
-                            true
-                        }
-                        Some(b) => {
-                            policy.forbid_mutable_tags = b;
-                            true
-                        }
-                        None => false,
-                    },
-                };
-                if !ok {
-                    results.push(err(format!("{key} has an invalid value {}", short(&value))));
-                }
-            }
-            other => results.push(err(format!("unknown setting {other:?}"))),
+        if path.starts_with("settings.") {
+            // Settings come from the Application's parameters and plugin
+            // env, which may carry credentials: messages never show them.
+            let mut own = Vec::new();
+            apply(&mut config, &key, value.clone(), &path, &mut own);
+            results.extend(own.into_iter().map(|mut r| {
+                r.message = redact(&r.message, &value);
+                r
+            }));
+        } else {
+            apply(&mut config, &key, value, &path, &mut results);
         }
     }
     (config, results)
+}
+
+/// `message` without `value` in any of the forms messages show it in:
+/// quoted, shortened, whole, and each item of a list (one per line or
+/// comma). Bare text is replaced only from 6 characters on, so that a
+/// short value does not garble the words around it.
+fn redact(message: &str, value: &Value) -> String {
+    let Some(raw) = value.as_str().filter(|s| !s.is_empty()) else {
+        return message.to_string();
+    };
+    let mut forms = vec![format!("{raw:?}"), short(value), value.to_string()];
+    forms.extend(
+        std::iter::once(raw)
+            .chain(raw.split(['\n', ',']))
+            .map(str::trim)
+            .filter(|item| item.len() >= 6)
+            .flat_map(|item| [format!("{item:?}"), item.to_string()]),
+    );
+    let mut out = message.to_string();
+    for form in forms {
+        out = out.replace(&form, "(the value, not shown)");
+    }
+    out
+}
+
+/// Applies one raw setting (ConfigMap spelling `key`, found at `path`).
+fn apply(config: &mut Config, key: &str, value: Value, path: &str, results: &mut Vec<KrmResult>) {
+    let err = |msg: String| KrmResult::new(Severity::Error, msg).at_field(path.to_string());
+    match key {
+        "environment" => match value.as_str() {
+            Some("") => config.environment = None,
+            Some(env) if is_dns_label(env) => config.environment = Some(env.to_string()),
+            Some(env) => results.push(err(format!(
+                "environment {env:?} is not a valid name (lowercase letters, digits and '-', at most 63 characters)"
+            ))),
+            None => results.push(err("environment must be a string".into())),
+        },
+        "trigger-mode" => match value.as_str() {
+            Some("content") => config.trigger_mode = TriggerMode::Content,
+            Some("revision") => config.trigger_mode = TriggerMode::Revision,
+            _ => results.push(err(format!(
+                "trigger-mode must be \"content\" or \"revision\", got {}",
+                short(&value)
+            ))),
+        },
+        "production-environments" => match list(&value) {
+            Some(envs) if envs.iter().all(|e| is_dns_label(e)) => config.production_environments = envs,
+            _ => results.push(err(format!(
+                "production-environments must be a list of environment names, got {}",
+                short(&value)
+            ))),
+        },
+        "source-revision" => match value.as_str() {
+            Some(rev) => config.source_revision = Some(rev.to_string()).filter(|r| !r.is_empty()),
+            None => results.push(err("source-revision must be a string".into())),
+        },
+        "require-upstream" => match value.as_str() {
+            Some("") => config.require_upstream = None,
+            Some(env) if is_dns_label(env) => config.require_upstream = Some(env.to_string()),
+            _ => results.push(err(format!(
+                "require-upstream must be an environment name, got {}",
+                short(&value)
+            ))),
+        },
+        "sync-wave" => match &value {
+            Value::String(w) if w.trim().parse::<i64>().is_ok() => config.sync_wave = w.trim().to_string(),
+            Value::Number(n) if n.is_i64() => config.sync_wave = n.to_string(),
+            _ => results.push(err(format!("sync-wave must be a whole number, got {}", short(&value)))),
+        },
+        "product-fields" | "backend-fields" => match list(&value) {
+            Some(fields) if !fields.is_empty() && fields.iter().all(|f| is_field_path(f)) => {
+                if key == "product-fields" {
+                    config.product_fields = Some(fields);
+                } else {
+                    config.backend_fields = Some(fields);
+                }
+            }
+            _ => results.push(err(format!(
+                "{key} must be a non-empty list of dotted field paths such as spec.mappingRules, got {}",
+                short(&value)
+            ))),
+        },
+        "images" => {
+            let from_settings = path.starts_with("settings.");
+            match parse_images(&value, path) {
+                Ok(images) if from_settings => config.setting_images = images,
+                Ok(images) => config.images = images,
+                Err(e) => results.push(err(e)),
+            }
+        }
+        "image-updater" => match parse_updater(&value) {
+            Ok(targets) => config.image_updater = targets,
+            Err(e) => results.push(err(e)),
+        },
+        "image-policies" => match parse_policies(&value) {
+            Ok(policies) => config.image_policies = policies,
+            Err(e) => results.push(err(e)),
+        },
+        "forbid-mutable-tags" | "require-digest" | "allowed-registries" => {
+            let policy = config.image_policies.entry("*".into()).or_default();
+            let ok = match key {
+                "allowed-registries" => list(&value).map(|r| policy.allowed_registries = r).is_some(),
+                flag => match boolean(&value) {
+                    Some(b) if flag == "require-digest" => {
+                        policy.require_digest = b;
+                        true
+                    }
+                    Some(b) => {
+                        policy.forbid_mutable_tags = b;
+                        true
+                    }
+                    None => false,
+                },
+            };
+            if !ok {
+                results.push(err(format!("{key} has an invalid value {}", short(&value))));
+            }
+        }
+        other => results.push(err(format!("unknown setting {other:?}"))),
+    }
 }
 
 /// The operator's image policy from `settings` (ConfigMap spelling): only
@@ -749,6 +788,19 @@ mod tests {
         let (_, results) = load_str("apiVersion: fn.kpt.dev/v1alpha1\nkind: SetImage\nmetadata: {name: x}\n");
         assert_eq!(results.len(), 1);
         assert!(results[0].message.contains("got fn.kpt.dev/v1alpha1 SetImage"));
+    }
+
+    #[test]
+    fn setting_values_never_reach_messages() {
+        const MARK: &str = "PV-SECRET-1";
+        for key in KEYS.iter().map(|k| k.config_map) {
+            for value in [MARK.to_string(), format!("a:1\n{MARK}"), format!("x,{MARK}")] {
+                let (_, results) = load(None, &[(key.to_string(), value.clone())]);
+                for r in results {
+                    assert!(!r.message.contains(MARK), "{key}={value:?}: {}", r.message);
+                }
+            }
+        }
     }
 
     #[test]

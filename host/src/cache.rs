@@ -189,6 +189,21 @@ pub fn trusted_dir(dir: &Path) -> Result<PathBuf, String> {
             ));
         }
     }
+    // Create what is missing, and check each directory created (or
+    // created meanwhile by someone else) like the cache itself.
+    let own = |path: &Path| -> Result<(), String> {
+        let meta = fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if meta.file_type().is_symlink() || !meta.is_dir() {
+            return Err(format!("{} is not a directory", path.display()));
+        }
+        if meta.uid() != uid || meta.mode() & 0o022 != 0 {
+            return Err(format!(
+                "{} is not owned by this user, or others can write to it",
+                path.display()
+            ));
+        }
+        Ok(())
+    };
     for name in missing.into_iter().rev() {
         real.push(name);
         match fs::DirBuilder::new().mode(0o700).create(&real) {
@@ -196,17 +211,9 @@ pub fn trusted_dir(dir: &Path) -> Result<PathBuf, String> {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(format!("creating {}: {e}", real.display())),
         }
+        own(&real)?;
     }
-    let meta = fs::symlink_metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
-    if meta.file_type().is_symlink() || !meta.is_dir() {
-        return Err(format!("{} is not a directory", real.display()));
-    }
-    if meta.uid() != uid || meta.mode() & 0o022 != 0 {
-        return Err(format!(
-            "{} is not owned by this user, or others can write to it",
-            real.display()
-        ));
-    }
+    own(&real)?;
     Ok(real)
 }
 

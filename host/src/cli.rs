@@ -216,14 +216,18 @@ pub fn run(
     let options = match parse(args, env) {
         Ok(o) => o,
         Err(e) => {
-            let _ = writeln!(stderr, "krm-promote: error: {e}\nRun `krm-promote --help` for usage.");
+            let _ = writeln!(
+                stderr,
+                "krm-promote: error: {}\nRun `krm-promote --help` for usage.",
+                printable(&e)
+            );
             return exit_code::INVALID_INPUT;
         }
     };
-    match &options.mode {
+    let result = match &options.mode {
         Mode::Help => {
             let _ = stdout.write_all(HELP.as_bytes());
-            exit_code::OK
+            Ok(exit_code::OK)
         }
         Mode::Version => {
             let _ = writeln!(
@@ -232,42 +236,35 @@ pub fn run(
                 env!("CARGO_PKG_VERSION"),
                 &crate::runtime::GUEST_SHA256[..12]
             );
-            exit_code::OK
+            Ok(exit_code::OK)
         }
-        Mode::Generate(dir) => match generate(&options, dir, env, stdout, stderr) {
-            Ok(code) => code,
-            Err((code, message)) => {
-                let _ = writeln!(stderr, "krm-promote: error: {message}");
-                code
-            }
-        },
-        Mode::Parameters(dir) => match parameters(&options, dir, env, stdout) {
-            Ok(code) => code,
-            Err((code, message)) => {
-                let _ = writeln!(stderr, "krm-promote: error: {message}");
-                code
-            }
-        },
-        Mode::Preview(request) => {
-            let result = Guest::load(&options.cache)
-                .map_err(|e| (exit_code::FUNCTION_FAILED, format!("{e:#}")))
-                .and_then(|guest| crate::preview::run(request, &guest, &options.limits, options.max_input, stdout));
-            match result {
-                Ok(code) => code,
-                Err((code, message)) => {
-                    let _ = writeln!(stderr, "krm-promote: error: {message}");
-                    code
-                }
-            }
-        }
-        Mode::Function | Mode::LegacyPlugin(_) => match render(&options, env, stdin, stdout, stderr) {
-            Ok(code) => code,
-            Err((code, message)) => {
-                let _ = writeln!(stderr, "krm-promote: error: {message}");
-                code
-            }
-        },
+        Mode::Generate(dir) => generate(&options, dir, env, stdout, stderr),
+        Mode::Parameters(dir) => parameters(&options, dir, env, stdout),
+        Mode::Preview(request) => Guest::load(&options.cache)
+            .map_err(|e| (exit_code::FUNCTION_FAILED, format!("{e:#}")))
+            .and_then(|guest| crate::preview::run(request, &guest, &options.limits, options.max_input, stdout)),
+        Mode::Function | Mode::LegacyPlugin(_) => render(&options, env, stdin, stdout, stderr),
+    };
+    result.unwrap_or_else(|(code, message)| {
+        let _ = writeln!(stderr, "krm-promote: error: {}", printable(&message));
+        code
+    })
+}
+
+/// `text` with control characters (terminal escape sequences, carriage
+/// returns, ...) written as escapes: messages quote manifests, paths and
+/// settings, which must not drive the reader's terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
     }
+    text.chars()
+        .map(|c| match c {
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
 }
 
 type Failure = (u8, String);
@@ -353,7 +350,7 @@ fn print_diagnostics(stderr: &mut dyn Write, output: &krm::Output, warnings: boo
             krm::Severity::Info => false,
         };
         if show {
-            let _ = writeln!(stderr, "{}", d.message);
+            let _ = writeln!(stderr, "{}", printable(&d.message));
         }
     }
     if output.has_errors {
@@ -532,6 +529,15 @@ mod tests {
             parse_args(&["/no/such/file"])
                 .unwrap_err()
                 .contains("missing config file")
+        );
+    }
+
+    #[test]
+    fn messages_cannot_drive_the_terminal() {
+        assert_eq!(printable("plain"), "plain");
+        assert_eq!(
+            printable("a\u{1b}]0;TITLE\u{7}b\nc\u{9b}"),
+            "a\\u{1b}]0;TITLE\\u{7}b\\nc\\u{9b}"
         );
     }
 

@@ -168,6 +168,19 @@ impl Drop for CatFile {
 /// Largest kustomization or link read while deciding what to copy.
 const MAX_SMALL: u64 = 8 << 20;
 
+/// A small file (a kustomization, a transformer config) as text.
+fn read_small(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SMALL + 1).read_to_string(&mut text))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if text.len() as u64 > MAX_SMALL {
+        return Err(format!("{}: larger than {} MiB", path.display(), MAX_SMALL >> 20));
+    }
+    Ok(text)
+}
+
 impl Tree {
     /// The tree of commit `rev`.
     fn revision(root: &Path, rev: &str) -> Result<Tree, String> {
@@ -199,7 +212,9 @@ impl Tree {
             } else {
                 Content::Blob(sha)
             };
-            tree.entries.insert(path, content);
+            if tree.entries.insert(path.clone(), content).is_some() {
+                return Err(format!("refusing a tree with two entries named {}", path.display()));
+            }
         }
         Ok(tree)
     }
@@ -337,7 +352,10 @@ impl Tree {
     /// files, links as links. Directories are created here, and a path
     /// through an existing link or file is refused, so nothing is written
     /// outside `dest`.
-    fn write(&mut self, paths: &[PathBuf], dest: &Path) -> Result<(), String> {
+    ///
+    /// A file larger than `max` bytes is refused before it is read (a
+    /// render is capped at that size anyway).
+    fn write(&mut self, paths: &[PathBuf], dest: &Path, max: u64) -> Result<(), String> {
         use std::os::unix::fs::OpenOptionsExt;
         for rel in paths {
             let content = self
@@ -373,15 +391,18 @@ impl Tree {
                     .objects
                     .as_mut()
                     .ok_or("no object store")?
-                    .copy(sha, u64::MAX, &mut file)
+                    .copy(sha, max, &mut file)
                     .map_err(|e| format!("copying {}: {e}", rel.display()))?,
                 Content::File(src) => {
-                    let mut from = std::fs::OpenOptions::new()
+                    let from = std::fs::OpenOptions::new()
                         .read(true)
                         .custom_flags(NOFOLLOW)
                         .open(src)
                         .map_err(fail)?;
-                    std::io::copy(&mut from, &mut file).map_err(fail)?;
+                    if from.metadata().map_err(fail)?.len() > max {
+                        return Err(format!("copying {}: larger than {} MiB", rel.display(), max >> 20));
+                    }
+                    std::io::copy(&mut std::io::Read::take(from, max), &mut file).map_err(fail)?;
                 }
                 Content::Link(_) => {}
             }
@@ -391,10 +412,10 @@ impl Tree {
 }
 
 /// Copies what a render of `rels` reads from `tree` into `dest`.
-fn materialise(mut tree: Tree, rels: &[PathBuf], dest: &Path) -> Result<(), String> {
+fn materialise(mut tree: Tree, rels: &[PathBuf], dest: &Path, max: usize) -> Result<(), String> {
     std::fs::create_dir(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
     let needed = tree.needed(rels);
-    tree.write(&needed, dest)
+    tree.write(&needed, dest, max as u64)
 }
 
 /// Renders one environment directory of a materialised tree: the YAML
@@ -414,16 +435,23 @@ fn render_dir(
     let mut function_config = generate::read_config(&repo, &dir).map_err(|(_, m)| m)?;
     if let Some(kustomization) = kustomization::find(&dir) {
         let real = repo.resolve(&kustomization)?;
-        let text = std::fs::read_to_string(&real).map_err(|e| e.to_string())?;
+        let text = read_small(&real)?;
+        // The files `transformers:` names (krm-promote's own config is one
+        // of them), read only inside the repository and up to a size.
         let mut files = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(|e| e.to_string())? {
-            let entry = entry.map_err(|e| e.to_string())?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let regular = entry.file_type().is_ok_and(|t| t.is_file());
-            if regular && (name.ends_with(".yaml") || name.ends_with(".yml")) {
-                let content = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                files.push(krm::File { name, content });
+        for entry in kustomization::references(&text).map_err(|e| format!("{}: {e}", repo.show(&kustomization)))? {
+            if !entry.at.starts_with("transformers[") {
+                continue;
             }
+            let path = dir.join(&entry.path);
+            if !path.is_file() {
+                continue;
+            }
+            let content = read_small(&repo.resolve(&path)?)?;
+            files.push(krm::File {
+                name: entry.path,
+                content,
+            });
         }
         let prepared = guest
             .prepare_kustomization(&text, &files, limits)
@@ -630,8 +658,14 @@ pub fn run(
             rels.push((path, rel));
         }
         let roots: Vec<PathBuf> = rels.iter().map(|(_, rel)| rel.clone()).collect();
-        materialise(Tree::revision(&root, &commit).map_err(fail)?, &roots, &base_tree).map_err(fail)?;
-        materialise(Tree::worktree(&root).map_err(fail)?, &roots, &head_tree).map_err(fail)?;
+        materialise(
+            Tree::revision(&root, &commit).map_err(fail)?,
+            &roots,
+            &base_tree,
+            max_input,
+        )
+        .map_err(fail)?;
+        materialise(Tree::worktree(&root).map_err(fail)?, &roots, &head_tree, max_input).map_err(fail)?;
         let mut jobs = Vec::new();
         for (path, rel) in rels {
             if !base_tree.join(&rel).is_dir() && !head_tree.join(&rel).is_dir() {

@@ -59,39 +59,55 @@ impl Repository {
     /// minus `source_path` (`ARGOCD_APP_SOURCE_PATH`, the application's
     /// `spec.source.path`), else the nearest ancestor holding `.git`, else
     /// `dir` itself.
+    ///
+    /// # Errors
+    /// When `source_path` is given but `dir` is not that path below some
+    /// root through real directories: a symbolic link on the way (such as
+    /// `sub -> ..`) could otherwise make the root an ancestor of the
+    /// repository.
     pub fn for_app(dir: &Path, source_path: Option<&str>) -> Result<Repository, String> {
         let app = dir
             .canonicalize()
             .map_err(|e| format!("application directory {}: {e}", dir.display()))?;
-        if let Some(source) = source_path {
-            // argocd-cmp-server runs the plugin in Clean(Join(workDir,
-            // path)), so the cleaned path's components end the directory.
-            let parts: Vec<OsString> = normalise(Path::new(source.trim_start_matches('/')))
-                .components()
-                .filter_map(|c| match c {
-                    Component::Normal(p) => Some(p.to_os_string()),
-                    _ => None,
-                })
-                .collect();
-            let tail: Vec<OsString> = app
-                .components()
-                .rev()
-                .take(parts.len())
-                .map(|c| c.as_os_str().to_os_string())
-                .collect();
-            if tail.len() == parts.len() && tail.iter().rev().eq(parts.iter()) {
-                let mut root = app.clone();
-                for _ in 0..parts.len() {
-                    root.pop();
-                }
-                return Ok(Repository { root });
+        let Some(source) = source_path else {
+            let root = app
+                .ancestors()
+                .find(|a| std::fs::symlink_metadata(a.join(".git")).is_ok())
+                .unwrap_or(&app)
+                .to_path_buf();
+            return Ok(Repository { root });
+        };
+        // argocd-cmp-server runs the plugin in Clean(Join(workDir, path)),
+        // so the cleaned path's components end the directory.
+        let parts: Vec<OsString> = normalise(Path::new(source.trim_start_matches('/')))
+            .components()
+            .map(|c| c.as_os_str().to_os_string())
+            .collect();
+        let mismatch = || {
+            format!(
+                "the application directory {} is not ARGOCD_APP_SOURCE_PATH {source:?} inside a repository \
+                 through real directories (a symbolic link on the way is not followed)",
+                dir.display()
+            )
+        };
+        if parts.iter().any(|p| p == "..") || parts.len() >= app.components().count() {
+            return Err(mismatch());
+        }
+        let mut root = app.clone();
+        for part in parts.iter().rev() {
+            if root.file_name() != Some(part.as_os_str()) {
+                return Err(mismatch());
+            }
+            root.pop();
+        }
+        // Walk down again: every step must be a directory, not a link.
+        let mut at = root.clone();
+        for part in &parts {
+            at.push(part);
+            if !std::fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir()) {
+                return Err(mismatch());
             }
         }
-        let root = app
-            .ancestors()
-            .find(|a| std::fs::symlink_metadata(a.join(".git")).is_ok())
-            .unwrap_or(&app)
-            .to_path_buf();
         Ok(Repository { root })
     }
 
@@ -247,10 +263,12 @@ mod tests {
             Repository::for_app(&app, Some("./apps/books/staging/")).unwrap().root(),
             root
         );
-        // A source path that does not end the directory: .git, else the
-        // directory itself.
+        // A source path that does not end the directory is refused.
+        assert!(Repository::for_app(&app, Some("other/path")).is_err());
+        assert!(Repository::for_app(&app, Some("../books/staging")).is_err());
+        // Without one: .git, else the directory itself.
         assert_eq!(
-            Repository::for_app(&app, Some("other/path")).unwrap().root(),
+            Repository::for_app(&app, None).unwrap().root(),
             app.canonicalize().unwrap()
         );
         std::fs::create_dir(repo.path().join(".git")).unwrap();
@@ -258,6 +276,23 @@ mod tests {
         assert_eq!(
             Repository::for_app(&app, Some(".")).unwrap().root(),
             app.canonicalize().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_link_in_the_source_path_cannot_widen_the_root() {
+        // repo/attack/repo -> .. : "attack/repo/web" would end
+        // /tmp/x/repo/web and make /tmp/x the root.
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(repo.join("attack")).unwrap();
+        std::fs::create_dir_all(repo.join("web")).unwrap();
+        std::os::unix::fs::symlink("..", repo.join("attack/repo")).unwrap();
+        let app = repo.join("attack/repo/web");
+        assert!(Repository::for_app(&app, Some("attack/repo/web")).is_err());
+        assert_eq!(
+            Repository::for_app(&repo.join("web"), Some("web")).unwrap().root(),
+            repo.canonicalize().unwrap()
         );
     }
 

@@ -138,9 +138,17 @@ fn remote_references_are_refused_before_kustomize_runs() {
         ("resources", format!("file://{}", probe.outside().display())),
         ("components", "ssh://git@example.com/org/repo".to_string()),
         ("resources", "github.com/org/repo/deploy".to_string()),
+        ("resources", "example.com/org/repo/deploy".to_string()),
+        ("Resources", "https://example.com/manifests.yaml".to_string()),
+        ("re\u{17F}ources", "https://example.com/manifests.yaml".to_string()),
+        ("resources", "!!binary aHR0cHM6Ly9leGFtcGxlLmNvbS94LnlhbWw=".to_string()),
         ("resources", "https://example.com/manifests.yaml".to_string()),
     ] {
-        let kustomization = format!("{field}:\n- {entry:?}\n");
+        let kustomization = if entry.starts_with("!!") {
+            format!("{field}:\n- {entry}\n")
+        } else {
+            format!("{field}:\n- {entry:?}\n")
+        };
         let ws = Workspace {
             tmp: tempfile::tempdir().unwrap(),
         };
@@ -161,8 +169,10 @@ fn remote_references_are_refused_before_kustomize_runs() {
         let out = ws.generate(|c| {
             c.env("PATH", support::path_with(&bin));
         });
-        let message = if entry == "github.com/org/repo/deploy" {
+        let message = if entry.starts_with("example.com") {
             "neither a file nor a directory in the repository"
+        } else if entry.starts_with("!!") {
+            "YAML tag"
         } else {
             "is a remote reference"
         };
@@ -178,8 +188,17 @@ fn a_url_in_any_file_field_is_refused() {
         "configMapGenerator:\n- name: c\n  files:\n  - key=http://example.com/x\n",
         "resources: [cm.yaml]\nopenapi:\n  path: https://example.com/schema.json\n",
         "resources: [cm.yaml]\ncrds:\n- https://example.com/crd.yaml\n",
+        "resources: [cm.yaml]\ngenerators:\n- |-\n  apiVersion: builtin\n  kind: ConfigMapGenerator\n  metadata: {name: leak}\n  files: [http://169.254.169.254/latest/meta-data]\n",
+        "resources: [cm.yaml]\ntransformers: [tr.yaml]\n",
+        "resources: [cm.yaml]\nPatches:\n- pAtH: https://example.com/p.yaml\n",
     ] {
-        let ws = Workspace::new(&[("kustomization.yaml", kustomization), ("cm.yaml", CONFIG_MAP)]);
+        let transformer =
+            "apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: p}\npath: https://example.com/p.yaml\n";
+        let ws = Workspace::new(&[
+            ("kustomization.yaml", kustomization),
+            ("cm.yaml", CONFIG_MAP),
+            ("tr.yaml", transformer),
+        ]);
         refused(&ws, &ws.generate(|_| {}), 2, "is a remote reference");
     }
 }
@@ -808,4 +827,108 @@ fn preview_reads_only_the_blobs_a_render_needs() {
         kib < 100 << 10,
         "preview used {kib} KiB with a 128 MiB blob it does not need"
     );
+}
+
+#[test]
+fn a_transformer_directory_change_is_previewed() {
+    if support::tool("kubectl").is_none() {
+        return;
+    }
+    let ws = preview_repo();
+    let tag = |t: &str| {
+        format!(
+            "apiVersion: builtin\nkind: ImageTagTransformer\nmetadata:\n  name: tag\nimageTag:\n  name: nginx\n  newTag: {t}\n"
+        )
+    };
+    write(
+        &ws.root(),
+        &[
+            (
+                "env/kustomization.yaml",
+                "resources:\n- ../base\ntransformers:\n- ../shared/tr\n",
+            ),
+            ("shared/tr/kustomization.yaml", "resources:\n- tag.yaml\n"),
+            ("shared/tr/tag.yaml", &tag("1.0.0")),
+        ],
+    );
+    git(&ws.root(), &["add", "-A"]);
+    git(&ws.root(), &["commit", "-qm", "transformer"]);
+    write(&ws.root(), &[("shared/tr/tag.yaml", &tag("9.9.9"))]);
+    let out = preview(&ws, &["env", "--format", "json"], |_| {});
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nginx:9.9.9"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn a_link_in_the_source_path_cannot_widen_the_repository() {
+    let ws = Workspace::new(&[]);
+    // repo/attack/repo -> .. ; the Application's path is attack/repo/web,
+    // which ends the directory repo/web, so stripping it would make the
+    // workspace (with outside/) the repository.
+    std::fs::create_dir_all(ws.root().join("attack")).unwrap();
+    symlink("..", ws.root().join("attack/repo")).unwrap();
+    write(
+        &ws.root(),
+        &[("web/kustomization.yaml", "resources:\n- ../../outside\n")],
+    );
+    let out = krm_promote()
+        .arg("generate")
+        .current_dir(ws.root().join("attack/repo/web"))
+        .env("ARGOCD_APP_SOURCE_PATH", "attack/repo/web")
+        .output()
+        .unwrap();
+    refused(&ws, &out, 2, "through real directories");
+}
+
+#[test]
+fn messages_show_no_setting_value_and_no_terminal_escape() {
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: \"w\\e[31mRED\"\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: \"evil.example/x\\e]0;TITLE\\a:latest\"\n";
+    let ws = Workspace::new(&[("deployment.yaml", deployment)]);
+    let out = ws.generate(|c| {
+        c.env("KRM_PROMOTE_FORBID_MUTABLE_TAGS", "true").env(
+            "ARGOCD_APP_PARAMETERS",
+            format!(r#"[{{"name":"sync-wave","string":"{MARKER}"}},{{"name":"environment","string":"{MARKER}"}}]"#),
+        );
+    });
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    no_leak(&ws, &out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("(the value, not shown)"),
+        "{}",
+        describe(&out)
+    );
+    // Valid settings: the policy error quotes the hostile name and image.
+    let out = ws.generate(|c| {
+        c.env("KRM_PROMOTE_FORBID_MUTABLE_TAGS", "true");
+    });
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        !out.stderr.contains(&0x1b) && !out.stderr.contains(&0x07),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("\\u{1b}"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn preview_refuses_huge_files_before_reading_them() {
+    let ws = preview_repo();
+    // A sparse 3 GiB file next to the kustomization, named nowhere.
+    std::fs::File::create(ws.root().join("env/huge.yaml"))
+        .unwrap()
+        .set_len(3 << 30)
+        .unwrap();
+    if support::tool("kubectl").is_none() {
+        return;
+    }
+    let out = preview(&ws, &["env", "--format", "json"], |_| {});
+    refused(&ws, &out, 2, "env/huge.yaml: larger than 512 MiB");
 }
