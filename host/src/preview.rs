@@ -97,17 +97,22 @@ enum Content {
 /// A tree to copy: a revision in Git's object store, or the working tree.
 struct Tree {
     entries: std::collections::BTreeMap<PathBuf, Content>,
+    /// The repository, for a revision.
+    root: Option<PathBuf>,
     objects: Option<CatFile>,
 }
 
 /// `git cat-file --batch`, one object at a time.
 struct CatFile {
     child: std::process::Child,
-    stdin: std::process::ChildStdin,
+    /// Where requests go; `None` when they are all sent up front
+    /// ([`CatFile::pipelined`]).
+    stdin: Option<std::process::ChildStdin>,
     stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
 impl CatFile {
+    /// A process answering one request at a time.
     fn start(root: &Path) -> Result<CatFile, String> {
         let mut child = Command::new(git_program()?)
             .arg("-C")
@@ -120,16 +125,37 @@ impl CatFile {
             .map_err(|e| format!("running git cat-file: {e}"))?;
         let stdin = child.stdin.take().ok_or("git cat-file has no stdin")?;
         let stdout = std::io::BufReader::new(child.stdout.take().ok_or("git cat-file has no stdout")?);
-        Ok(CatFile { child, stdin, stdout })
+        Ok(CatFile {
+            child,
+            stdin: Some(stdin),
+            stdout,
+        })
+    }
+
+    /// A process that is sent every object of `shas` at once (from a
+    /// thread, so that neither side waits for the other); [`CatFile::copy`]
+    /// must then be called for them in this order.
+    fn pipelined(root: &Path, shas: Vec<String>) -> Result<CatFile, String> {
+        let mut cat = CatFile::start(root)?;
+        if let Some(mut stdin) = cat.stdin.take() {
+            std::thread::spawn(move || {
+                let requests: String = shas.iter().map(|s| format!("{s}\n")).collect();
+                // A closed pipe means the reader stopped early: fine.
+                let _ = stdin.write_all(requests.as_bytes());
+            });
+        }
+        Ok(cat)
     }
 
     /// Streams object `sha` into `out`, refusing it (before reading) when
     /// it is larger than `max`.
     fn copy(&mut self, sha: &str, max: u64, out: &mut dyn std::io::Write) -> Result<(), String> {
         use std::io::{BufRead, Read};
-        writeln!(self.stdin, "{sha}")
-            .and_then(|()| self.stdin.flush())
-            .map_err(|e| format!("git cat-file: {e}"))?;
+        if let Some(stdin) = &mut self.stdin {
+            writeln!(stdin, "{sha}")
+                .and_then(|()| stdin.flush())
+                .map_err(|e| format!("git cat-file: {e}"))?;
+        }
         let mut header = String::new();
         self.stdout
             .read_line(&mut header)
@@ -187,6 +213,7 @@ impl Tree {
         let listing = git(root, &["ls-tree", "-r", "-z", "--full-tree", rev])?;
         let mut tree = Tree {
             entries: Default::default(),
+            root: Some(root.to_path_buf()),
             objects: Some(CatFile::start(root)?),
         };
         for entry in listing.split(|&b| b == 0).filter(|e| !e.is_empty()) {
@@ -226,6 +253,7 @@ impl Tree {
         let list = git(root, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"])?;
         let mut tree = Tree {
             entries: Default::default(),
+            root: None,
             objects: None,
         };
         for name in list.split(|&b| b == 0).filter(|n| !n.is_empty()) {
@@ -356,6 +384,17 @@ impl Tree {
     /// A file larger than `max` bytes is refused before it is read (a
     /// render is capped at that size anyway).
     fn write(&mut self, paths: &[PathBuf], dest: &Path, max: u64) -> Result<(), String> {
+        let shas: Vec<String> = paths
+            .iter()
+            .filter_map(|p| match self.entries.get(p) {
+                Some(Content::Blob(sha)) => Some(sha.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut blobs = match &self.root {
+            Some(root) if !shas.is_empty() => Some(CatFile::pipelined(root, shas)?),
+            _ => None,
+        };
         use std::os::unix::fs::OpenOptionsExt;
         for rel in paths {
             let content = self
@@ -387,8 +426,7 @@ impl Tree {
                 .open(&target)
                 .map_err(fail)?;
             match &content {
-                Content::Blob(sha) => self
-                    .objects
+                Content::Blob(sha) => blobs
                     .as_mut()
                     .ok_or("no object store")?
                     .copy(sha, max, &mut file)
