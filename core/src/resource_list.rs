@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::krm_result::{File, KrmResult, ResourceRef};
 use crate::yaml::edit::dash_column;
+use crate::yaml::tree::{Kind, Style};
 use crate::yaml::{Edits, Merge, NodeId, Tree, emit};
 use crate::{Error, Framing};
 
@@ -354,6 +355,9 @@ impl<'a> Input<'a> {
         self.remove_items(&mut edits, removed, new_items.is_empty());
         match (self.framing, self.root) {
             (Framing::Stream, _) | (_, None) => {
+                if !new_items.is_empty() && !src.is_empty() && !src.ends_with('\n') {
+                    keep_block_scalar_at(tree, src.len(), &mut edits);
+                }
                 drop(self);
                 let mut out = edits.apply(src);
                 for item in new_items {
@@ -438,10 +442,14 @@ impl<'a> Input<'a> {
         let src = tree.src;
         let entries = tree.entries(root).expect("root is a mapping");
         let root_end = tree.node(root).end;
-        let newline_at = |at: usize| {
+        let kept = std::cell::Cell::new(false);
+        let newline_at = |at: usize, edits: &mut Edits| {
             if at == 0 || src.as_bytes()[at - 1] == b'\n' {
                 ""
             } else {
+                if !kept.replace(true) {
+                    keep_block_scalar_at(tree, at, edits);
+                }
                 "\n"
             }
         };
@@ -452,7 +460,7 @@ impl<'a> Input<'a> {
                     let first = tree.items(items).expect("a sequence")[0];
                     let dash = dash_column(src, tree.node(first).start);
                     let at = tree.node(items).end;
-                    let mut text = newline_at(at).to_string();
+                    let mut text = newline_at(at, edits).to_string();
                     text.extend(std::iter::repeat_n(' ', dash));
                     text.push_str(&emit::block_list(new_items, dash));
                     edits.insert(at, text);
@@ -481,7 +489,11 @@ impl<'a> Input<'a> {
                     edits.replace(start, end, text);
                 }
                 None => {
-                    let text = format!("{}items:\n{}", newline_at(root_end), emit::block_list(new_items, 0));
+                    let text = format!(
+                        "{}items:\n{}",
+                        newline_at(root_end, edits),
+                        emit::block_list(new_items, 0)
+                    );
                     edits.insert(root_end, text);
                 }
             }
@@ -493,7 +505,7 @@ impl<'a> Input<'a> {
             let end = entries.get(pos + 1).map_or(root_end, |&(k, _)| tree.node(k).start);
             edits.replace(start, end, "");
         }
-        let mut text = newline_at(root_end).to_string();
+        let mut text = newline_at(root_end, edits).to_string();
         text.push_str("results:");
         if results.is_empty() {
             text.push_str(" []\n");
@@ -566,6 +578,50 @@ fn flow_append(src: &str, close: usize) -> (usize, &'static str) {
         Some(b',') => (before.len() - 1, ", "),
         Some(b'[' | b'{') => (close, ""),
         _ => (close, ", "),
+    }
+}
+
+/// Text is about to follow a line break inserted at `at`, where the input
+/// ends without one: a `|` or `>` block scalar that ends there would take
+/// that line break into its value (clip and keep chomping). Records the
+/// strip indicator (`|-`) on it, which reads the same value as before.
+fn keep_block_scalar_at(tree: &Tree<'_>, at: usize, edits: &mut Edits) {
+    let src = tree.src;
+    for node in &tree.nodes {
+        let Kind::Scalar { style, .. } = &node.kind else {
+            continue;
+        };
+        if !matches!(style, Style::Literal | Style::Folded) || node.end != at || at < node.start {
+            continue;
+        }
+        // Only a last content line (longer than the indentation) without
+        // its line break takes the new one.
+        let body = &src[node.start..at];
+        let last_line = body
+            .rfind('\n')
+            .map_or(body.len() + tree.column(node.start), |i| body.len() - i - 1);
+        if last_line <= tree.column(node.start) {
+            continue;
+        }
+        // The indicator is on the line before the content.
+        let line_end = src[..node.start].rfind('\n').unwrap_or(0);
+        let line_begin = src[..line_end].rfind('\n').map_or(0, |i| i + 1);
+        let line = &src[line_begin..line_end];
+        let line = line.find(" #").map_or(line, |i| &line[..i]);
+        let Some(i) = line.rfind(['|', '>']) else { continue };
+        let indicator = line_begin + i;
+        let rest = &src[indicator + 1..line_end];
+        let chomp = rest
+            .bytes()
+            .take_while(|b| matches!(b, b'-' | b'+' | b'0'..=b'9'))
+            .collect::<Vec<_>>();
+        if chomp.contains(&b'-') {
+            continue;
+        }
+        match chomp.iter().position(|&b| b == b'+') {
+            Some(p) => edits.replace(indicator + 1 + p, indicator + 2 + p, "-"),
+            None => edits.insert(indicator + 1, "-"),
+        }
     }
 }
 

@@ -188,7 +188,13 @@ fn a_shared_annotations_mapping_is_refused_for_the_trigger() {
 fn images_no_override_matches_never_change() {
     // Class 3: `nginx:` split and joined would be `nginx`; with an override
     // for another image it must stay as written, without a result.
-    for image in ["\"nginx:\"", "nginx@", "'nginx:1.0 '", "\"nginx:1.0@sha256:\"", "\"nginx\""] {
+    for image in [
+        "\"nginx:\"",
+        "nginx@",
+        "'nginx:1.0 '",
+        "\"nginx:1.0@sha256:\"",
+        "\"nginx\"",
+    ] {
         let items = format!(
             "{DEPLOYMENT}  spec:\n    template:\n      spec:\n        containers:\n        - name: a\n          image: {image}\n"
         );

@@ -5,6 +5,13 @@
 //! duplications, truncation) and runs `process` in both framings, checking
 //! that it never panics, and that whatever it outputs parses again.
 //!
+//! Every output is also checked by the semantic oracle ([`oracle`]): it
+//! must mean the input with exactly the changes its results announce. Besides
+//! the fixtures, seeds are generated ([`generated_seeds`]) with what the
+//! function edits written in every way YAML allows: anchors, aliases and
+//! merge keys on images and annotations, comments, every scalar style, CRLF
+//! line ends, and malformed image references.
+//!
 //! `KRM_PROMOTE_FUZZ_SECONDS` bounds the run (default 5; CI uses 60);
 //! `KRM_PROMOTE_FUZZ_SEED` picks the random sequence. A failure prints the
 //! seed, iteration and input so it can be replayed and made a fixture.
@@ -13,6 +20,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use krm_promote_core::{Context, Framing, OutputFormat, process, yaml::Tree};
+
+mod oracle;
 
 /// SplitMix64: small, deterministic, good enough for mutation choices.
 struct Rng(u64);
@@ -74,7 +83,99 @@ const TOKENS: &[&str] = &[
     "backendUsages:\n",
     "image: ",
     "containers:\n- image: x\n",
+    "&img ",
+    "*img",
+    " # c",
+    "\r\n",
+    "'nginx:1.0'",
+    "\"nginx:\"",
+    "nginx@",
+    "<<: *base\n",
+    "image: *img\n",
+    "- <<: *c\n",
 ];
+
+/// Image values in every style, malformed ones included; `{A}` is where an
+/// anchor may go.
+const IMAGE_VALUES: &[&str] = &[
+    "nginx:1.0",
+    "'nginx:1.0'",
+    "\"nginx:1.0\"",
+    "\"nginx:\"",
+    "nginx@",
+    "'nginx:1.0 '",
+    "ghcr.io/acme/app:1.0.0",
+    "localhost:5000/app@sha256:0123",
+    "|-\n            nginx:1.0",
+    ">-\n            nginx:1.0",
+    "!!str nginx:1.0",
+];
+
+/// ResourceLists built from random choices of how the image fields, their
+/// containers and a Promotion's trigger annotation are written.
+fn generated_seeds(rng: &mut Rng, count: usize) -> Vec<String> {
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut pick = |options: &[&'static str]| options[rng.below(options.len())];
+        let value = pick(IMAGE_VALUES);
+        let comment = pick(&["", " # keep me", "   #c"]);
+        let shape = pick(&[
+            "anchored-aliased",
+            "alias-target",
+            "merged",
+            "merged-flow",
+            "aliased-list",
+            "two-containers",
+            "plain",
+        ]);
+        let containers = match shape {
+            "anchored-aliased" => format!(
+                "        - name: a\n          image: &img {value}{comment}\n        - name: b\n          image: *img\n  x-copy: {{c: *img}}\n"
+            ),
+            "alias-target" => format!("        - name: a\n          image: *img{comment}\n"),
+            "merged" => "        - <<: *base\n          name: m\n".to_string(),
+            "merged-flow" => "        - {<<: *base, name: m}\n".to_string(),
+            "aliased-list" => "          *cs\n".to_string(),
+            "two-containers" => format!(
+                "        - {{name: a, image: {}}}\n        - name: b\n          image: {value}{comment}\n",
+                if value.starts_with(['|', '>', '!']) { "x" } else { value }
+            ),
+            _ => format!("        - name: a\n          image: {value}{comment}\n"),
+        };
+        let flowable = if value.starts_with(['|', '>']) {
+            "nginx:1.0"
+        } else {
+            value
+        };
+        let prelude = match shape {
+            "alias-target" => format!("  x-pin: &img {value}{comment}\n"),
+            "merged" | "merged-flow" => format!("  x-base: &base {{name: app, image: {flowable}}}\n"),
+            "aliased-list" => format!("  x-cs: &cs [{{name: app, image: {flowable}}}]\n"),
+            _ => String::new(),
+        };
+        let trigger = pick(&[
+            "    annotations:\n      gitops.3scale.net/trigger: &t old # c\n      copy: *t\n",
+            "    annotations: &ann {team: a}\n",
+            "    annotations:\n      gitops.3scale.net/trigger: 'old'\n",
+            "",
+        ]);
+        let images = pick(&[
+            "nginx:2.0",
+            "nginx=registry.example.com/mirror/nginx:1.25",
+            "ghcr.io/acme/app:2.0.0",
+            "nginx@sha256:abcd",
+            "nginx=*:3",
+        ]);
+        let mut doc = format!(
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata:\n    name: web\n{prelude}  spec:\n    template:\n      spec:\n        containers:\n{containers}- apiVersion: capabilities.3scale.net/v1beta1\n  kind: Backend\n  metadata: {{name: b, namespace: n}}\n  spec: {{name: B, systemName: b, privateBaseURL: 'https://b:1'}}\n- apiVersion: capabilities.3scale.net/v1beta1\n  kind: Product\n  metadata: {{name: p, namespace: n}}\n  spec: {{name: P, backendUsages: {{b: {{path: /}}}}}}\n- apiVersion: capabilities.3scale.net/v1beta1\n  kind: Promotion\n  metadata:\n    name: pr\n    namespace: n\n{trigger}  spec: {{productCR: {{name: p}}}}\nfunctionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: cfg}}\n  data:\n    environment: staging\n    images: {images}\n"
+        );
+        if rng.below(4) == 0 {
+            doc = doc.replace('\n', "\r\n");
+        }
+        out.push(doc);
+    }
+    out
+}
 
 fn seeds() -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -227,9 +328,11 @@ fn check(input: &str) -> Result<bool, String> {
             .map_err(|_| format!("panic ({framing:?}, {output:?})"))?;
         if let Ok(out) = result
             && output == OutputFormat::SameAsInput
-            && let Err(e) = Tree::parse(&out.document)
         {
-            return Err(format!("output does not parse ({framing:?}): {e}"));
+            if let Err(e) = Tree::parse(&out.document) {
+                return Err(format!("output does not parse ({framing:?}): {e}"));
+            }
+            oracle::check(input, framing, &out).map_err(|e| format!("oracle ({framing:?}): {e}"))?;
         }
     }
     Ok(fast)
@@ -245,9 +348,10 @@ fn mutated_inputs_never_panic() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x6b72_6d70);
-    let corpus = seeds();
-    assert!(corpus.len() > 20);
     let mut rng = Rng(seed);
+    let mut corpus = seeds();
+    assert!(corpus.len() > 20);
+    corpus.extend(generated_seeds(&mut rng, 200));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     std::panic::set_hook(Box::new(|_| {})); // failures are reported below, with the input
     let mut iterations = 0u64;
@@ -270,4 +374,16 @@ fn mutated_inputs_never_panic() {
          each with the same tree as saphyr-parser"
     );
     assert!(iterations > 0);
+}
+
+/// Every generated seed, unmutated, passes every check (the oracle
+/// included): the generator's shapes are the cases issue 13 is about.
+#[test]
+fn generated_seeds_are_edited_exactly() {
+    let mut rng = Rng(7);
+    for (i, input) in generated_seeds(&mut rng, 300).iter().enumerate() {
+        if let Err(e) = check(input) {
+            panic!("generated seed {i}: {e}\n--- input ---\n{input}");
+        }
+    }
 }

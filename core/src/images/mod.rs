@@ -220,14 +220,19 @@ fn insert_explicit_image(
     };
     let src = tree.src;
     if node.flow {
-        let Some(&(last_key, last_value)) = entries.last() else {
-            return false;
-        };
-        let at = tree.node(last_value).end;
-        if at <= tree.node(last_key).end || !edits.is_free(at, at) {
+        // Before the closing brace, after what precedes it (a trailing
+        // comma included); not after a comment.
+        if entries.is_empty() || src.as_bytes().get(node.end.wrapping_sub(1)) != Some(&b'}') {
             return false;
         }
-        edits.insert(at, format!(", image: {}", emit::double_quoted(value)));
+        let before = src[node.start..node.end - 1].trim_end();
+        let at = node.start + before.len();
+        let last_line = before.rsplit('\n').next().unwrap_or_default();
+        if last_line.contains('#') || !edits.is_free(at, at) {
+            return false;
+        }
+        let sep = if before.ends_with(',') { " " } else { ", " };
+        edits.insert(at, format!("{sep}image: {}", emit::double_quoted(value)));
         return true;
     }
     let Some(&(merge_key, merge_value)) = entries.iter().find(|&&(k, _)| tree.is_merge_key(k)) else {

@@ -334,8 +334,8 @@ pub fn run(
             KrmResult::new(
                 Severity::Warning,
                 format!(
-                    "environment is not set: {unnamed} Product{} get no ProxyConfigPromote (set environment in the functionConfig)",
-                    if unnamed == 1 { "" } else { "s" }
+                    "environment is not set: {unnamed} {} no ProxyConfigPromote (set environment in the functionConfig)",
+                    if unnamed == 1 { "Product gets" } else { "Products get" }
                 ),
             )
             .at_field("environment"),

@@ -54,7 +54,12 @@ pub fn apply_merge(value: &Value, merge: Merge) -> Result<Value, String> {
                     }
                     continue;
                 }
-                out.insert(k.clone(), apply_merge(v, merge)?);
+                // Tags (`! spec`) are not part of what Kubernetes reads.
+                let k = match k {
+                    Value::Tagged(t) => t.value.clone(),
+                    other => other.clone(),
+                };
+                out.insert(k, apply_merge(v, merge)?);
             }
             if merge == Merge::ExplicitFirst {
                 for source in sources {
@@ -112,6 +117,16 @@ fn text<'v>(v: &'v Value, path: &[&str]) -> Option<&'v str> {
     path.iter().try_fold(v, |at, k| at.get(*k))?.as_str()
 }
 
+/// A scalar as the text a result would show (numbers and booleans too).
+fn scalar_text(v: &Value, path: &[&str]) -> String {
+    match path.iter().try_fold(v, |at, k| at.get(*k)) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
 /// Whether the resource is a promotion krm-promote generates (and replaces).
 fn generated(v: &Value) -> bool {
     text(v, &["kind"]) == Some("ProxyConfigPromote")
@@ -119,12 +134,13 @@ fn generated(v: &Value) -> bool {
 }
 
 /// Splits a result's field path: dotted keys with `[n]` indexes; after
-/// `annotations` or `labels` the rest is one key.
+/// `metadata.annotations` or `metadata.labels` the rest is one key.
 fn split_path(path: &str) -> Vec<Result<String, usize>> {
     let mut out = Vec::new();
     let mut rest = path;
     while !rest.is_empty() {
-        if matches!(out.last(), Some(Ok(k)) if k == "annotations" || k == "labels") {
+        let under_metadata = out.len() == 2 && out[0] == Ok("metadata".to_string());
+        if under_metadata && matches!(out.last(), Some(Ok(k)) if k == "annotations" || k == "labels") {
             out.push(Ok(rest.to_string()));
             break;
         }
@@ -168,7 +184,7 @@ fn set(v: &mut Value, path: &[Result<String, usize>], new: Value) -> Result<(), 
 }
 
 fn identity(v: &Value) -> (String, String, String, String) {
-    let s = |p: &[&str]| text(v, p).unwrap_or_default().to_string();
+    let s = |p: &[&str]| scalar_text(v, p);
     (
         s(&["apiVersion"]),
         s(&["kind"]),
@@ -180,6 +196,20 @@ fn identity(v: &Value) -> (String, String, String, String) {
 /// Checks `out` against `input` (framed as `framing`; YAML output only).
 /// `Ok(false)` when serde_yaml cannot read the input (nothing to compare).
 pub fn check(input: &str, framing: Framing, out: &Output) -> Result<bool, String> {
+    // An anchor or tag before a key that starts a block line (`&a key: v`)
+    // belongs to the key for saphyr and to the mapping for libyaml: the
+    // readers disagree, so there is no one reading to compare against.
+    let property_before_key = input.lines().any(|l| {
+        let l = l.trim_start().trim_start_matches("- ").trim_start();
+        l.starts_with(['&', '!'])
+            && l.split_once(char::is_whitespace).is_some_and(|(_, rest)| {
+                let rest = rest.trim_start();
+                !rest.starts_with(['{', '[', '"', '\'']) && (rest.contains(": ") || rest.ends_with(':'))
+            })
+    });
+    if property_before_key {
+        return Ok(false);
+    }
     let Ok(before_docs) = documents(input) else {
         return Ok(false);
     };
@@ -187,9 +217,12 @@ pub fn check(input: &str, framing: Framing, out: &Output) -> Result<bool, String
     for merge in [Merge::SourceOrder, Merge::ExplicitFirst] {
         let read =
             |docs: &[Value]| -> Result<Vec<Value>, String> { docs.iter().map(|d| apply_merge(d, merge)).collect() };
-        let (Ok(before), after) = (read(&before_docs), read(&after_docs)?) else {
+        // Merge keys the reader cannot apply (`<<: ~`) in the input: no
+        // reading to compare against.
+        let Ok(before) = read(&before_docs) else {
             return Ok(false);
         };
+        let after = read(&after_docs)?;
         let mut expected = resources(&before, framing);
         for r in &out.results {
             let (Some(field), Some(target)) = (&r.field, &r.resource_ref) else {
@@ -206,11 +239,17 @@ pub fn check(input: &str, framing: Framing, out: &Output) -> Result<bool, String
                 target.namespace.clone().unwrap_or_default(),
             );
             let mut hits = expected.iter_mut().filter(|v| identity(v) == want);
-            let resource = hits
-                .next()
-                .ok_or_else(|| format!("a result names {want:?}, which is not in the input"))?;
+            let (Some(resource), None) = (hits.next(), hits.next()) else {
+                // The reader spells the identity differently (a number
+                // written as a name), or two resources share it: the result
+                // does not say which one is meant.
+                return Ok(false);
+            };
             let new: Value = serde_yaml::to_value(new).map_err(|e| e.to_string())?;
-            set(resource, &split_path(&field.path), new).map_err(|e| format!("{}: {e}", field.path))?;
+            if set(resource, &split_path(&field.path), new).is_err() {
+                // A key with `.` or `[` makes the dotted path ambiguous.
+                return Ok(false);
+            }
         }
         expected.retain(|v| !generated(v));
         let mut actual = resources(&after, framing);
