@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::images::reference::ImageOverride;
 
 use crate::krm_result::{KrmResult, Severity};
+use crate::yaml::tree::Kind;
 use crate::yaml::{NodeId, Tree, scalar};
 
 /// API group of the typed functionConfig.
@@ -145,68 +146,105 @@ impl Config {
     }
 }
 
-/// One known setting: its ConfigMap key and its `spec` field.
+/// One known setting: its ConfigMap key, its `spec` field and the YAML
+/// shape its `spec` field must have.
 struct Key {
     config_map: &'static str,
     spec: &'static str,
+    shape: Shape,
+}
+
+/// The YAML shape a typed (`KrmPromote`) setting must have. A value of
+/// another YAML type (`newTag: 1.10` is a number) is an error result that
+/// names the field and says what to write, never dropped.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// A string.
+    Str,
+    /// A whole number, or a string holding one.
+    Int,
+    /// `true` or `false`.
+    Bool,
+    /// A list of strings, or one string (entries one per line or comma).
+    StrList,
+    /// `images`: a list of strings or of mappings of string fields.
+    Images,
+    /// `imageUpdater`: a list of strings or of mappings of string fields.
+    Updater,
+    /// `imagePolicies`: environment -> rules.
+    Policies,
 }
 
 const KEYS: &[Key] = &[
     Key {
         config_map: "environment",
         spec: "environment",
+        shape: Shape::Str,
     },
     Key {
         config_map: "production-environments",
         spec: "productionEnvironments",
+        shape: Shape::StrList,
     },
     Key {
         config_map: "trigger-mode",
         spec: "triggerMode",
+        shape: Shape::Str,
     },
     Key {
         config_map: "source-revision",
         spec: "sourceRevision",
+        shape: Shape::Str,
     },
     Key {
         config_map: "require-upstream",
         spec: "requireUpstream",
+        shape: Shape::Str,
     },
     Key {
         config_map: "sync-wave",
         spec: "syncWave",
+        shape: Shape::Int,
     },
     Key {
         config_map: "product-fields",
         spec: "productFields",
+        shape: Shape::StrList,
     },
     Key {
         config_map: "backend-fields",
         spec: "backendFields",
+        shape: Shape::StrList,
     },
     Key {
         config_map: "images",
         spec: "images",
+        shape: Shape::Images,
     },
     Key {
         config_map: "image-updater",
         spec: "imageUpdater",
+        shape: Shape::Updater,
     },
     Key {
         config_map: "image-policies",
         spec: "imagePolicies",
+        shape: Shape::Policies,
     },
     Key {
         config_map: "forbid-mutable-tags",
         spec: "forbidMutableTags",
+        shape: Shape::Bool,
     },
     Key {
         config_map: "require-digest",
         spec: "requireDigest",
+        shape: Shape::Bool,
     },
     Key {
         config_map: "allowed-registries",
         spec: "allowedRegistries",
+        shape: Shape::StrList,
     },
 ];
 
@@ -496,10 +534,18 @@ fn read(tree: &Tree<'_>, node: NodeId, results: &mut Vec<KrmResult>) -> Option<V
             let path = format!("spec.{key}");
             match KEYS.iter().find(|known| known.spec == key) {
                 None => results.push(unknown(path, known(|k| k.spec))),
-                Some(known) => match scalar::to_json(tree, v) {
-                    Ok(value) => out.push((known.config_map.to_string(), value, path)),
-                    Err(e) => results.push(KrmResult::new(Severity::Error, e.to_string()).at_field(path)),
-                },
+                Some(known) => {
+                    let before = results.len();
+                    let mut budget = SHAPE_CHECK_BUDGET;
+                    check_shape(tree, v, known.shape, &Place::entry(&path, key), &mut budget, results);
+                    if results.len() > before {
+                        continue;
+                    }
+                    match scalar::to_json(tree, v) {
+                        Ok(value) => out.push((known.config_map.to_string(), value, path)),
+                        Err(e) => results.push(KrmResult::new(Severity::Error, e.to_string()).at_field(path)),
+                    }
+                }
             }
         }
         return Some(out);
@@ -515,6 +561,219 @@ fn read(tree: &Tree<'_>, node: NodeId, results: &mut Vec<KrmResult>) -> Option<V
         format!("functionConfig must be a v1 ConfigMap or a {GROUP}/v1alpha1 {KIND}, got {what}"),
     ));
     None
+}
+
+/// Most nodes one shape check visits (aliases and merge keys can repeat a
+/// node many times); past it the check stops and `to_json` reports the
+/// alias expansion.
+const SHAPE_CHECK_BUDGET: usize = 100_000;
+
+/// Where a checked value sits: its field path for the result, and how to
+/// write a replacement there (`newTag: ` for a mapping entry, `- ` for a
+/// list item).
+struct Place {
+    path: String,
+    lead: String,
+}
+
+impl Place {
+    fn entry(path: &str, key: &str) -> Place {
+        Place {
+            path: path.to_string(),
+            lead: format!("{key}: "),
+        }
+    }
+
+    fn key(&self, key: &str) -> Place {
+        Place::entry(&format!("{}.{key}", self.path), key)
+    }
+
+    fn item(&self, i: usize) -> Place {
+        Place {
+            path: format!("{}[{i}]", self.path),
+            lead: "- ".into(),
+        }
+    }
+
+    fn error(&self, message: String, results: &mut Vec<KrmResult>) {
+        results.push(KrmResult::new(Severity::Error, message).at_field(self.path.clone()));
+    }
+}
+
+/// What YAML reads the node `id` (aliases followed) as, when that is not a
+/// string: `None` for a string.
+fn non_string(tree: &Tree<'_>, id: NodeId) -> Option<&'static str> {
+    let id = tree.resolve(id);
+    match &tree.node(id).kind {
+        Kind::Mapping(_) => Some("a mapping"),
+        Kind::Sequence(_) => Some("a list"),
+        _ if tree.str(id).is_some() => None,
+        _ if tree.is_null(id) => Some("null (no value)"),
+        Kind::Scalar { value, .. } => Some(match scalar::resolve_plain(value) {
+            Value::Bool(_) => "a boolean",
+            Value::Null => "null (no value)",
+            _ => "a number",
+        }),
+        Kind::Alias(_) => Some("an alias"),
+    }
+}
+
+/// Checks that the typed setting at `id` has `shape`, pushing one error
+/// result per value of a wrong YAML type: the result names the field, what
+/// YAML read, and what to write instead. Values of the right type are left
+/// to [`apply`] to judge.
+fn check_shape(
+    tree: &Tree<'_>,
+    id: NodeId,
+    shape: Shape,
+    at: &Place,
+    budget: &mut usize,
+    results: &mut Vec<KrmResult>,
+) {
+    if *budget == 0 {
+        return;
+    }
+    *budget -= 1;
+    let found = non_string(tree, id);
+    let text = tree.scalar(id).unwrap_or_default();
+    let lead = &at.lead;
+    match shape {
+        Shape::Str => match found {
+            None => {}
+            Some("null (no value)") => at.error(
+                format!("has no value, but must be a string: write {lead}\"...\", or leave the key out"),
+                results,
+            ),
+            Some(what @ ("a mapping" | "a list")) => {
+                at.error(format!("must be a string, not {what}: write {lead}\"...\""), results)
+            }
+            Some(what) => at.error(
+                format!("must be a string, but YAML reads {text} as {what}: write {lead}{text:?}"),
+                results,
+            ),
+        },
+        Shape::Int => match found {
+            None => {}
+            Some(_) if scalar::resolve_plain(text).as_i64().is_some() => {}
+            Some(what) => {
+                let read = if text.is_empty() {
+                    what.to_string()
+                } else {
+                    format!("{text} ({what})")
+                };
+                at.error(
+                    format!("must be a whole number, not {read}: write {lead}10 or {lead}\"10\""),
+                    results,
+                );
+            }
+        },
+        Shape::Bool => {
+            let is_bool = matches!(&tree.node(tree.resolve(id)).kind, Kind::Scalar { .. })
+                && (found == Some("a boolean") || boolean(&Value::String(text.to_string())).is_some());
+            if !is_bool {
+                let what = match found {
+                    None => format!("the string {text:?}"),
+                    Some(what) => what.to_string(),
+                };
+                at.error(
+                    format!("must be true or false, not {what}: write {lead}true or {lead}false"),
+                    results,
+                );
+            }
+        }
+        Shape::StrList | Shape::Images | Shape::Updater => {
+            let Some(items) = tree.items(id) else {
+                // One string (entries one per line) or no value at all.
+                if let Some(what) = found.filter(|_| !tree.is_null(id)) {
+                    let example = if what == "a number" {
+                        format!("{text:?}")
+                    } else {
+                        "\"...\"".to_string()
+                    };
+                    at.error(format!("must be a list, not {what}: write {lead}[{example}]"), results);
+                }
+                return;
+            };
+            for (i, &item) in items.iter().enumerate() {
+                let place = at.item(i);
+                let fields: &[&str] = match shape {
+                    Shape::Images => &["name", "newName", "newTag", "digest", "tagSuffix"],
+                    Shape::Updater => &["image", "name", "tag", "spec"],
+                    _ => &[],
+                };
+                if fields.is_empty() || tree.entries(item).is_none() {
+                    check_shape(tree, item, Shape::Str, &place, budget, results);
+                } else {
+                    check_fields(tree, item, &place, budget, results, &|key| {
+                        fields.contains(&key).then_some(Shape::Str)
+                    });
+                }
+            }
+        }
+        Shape::Policies => {
+            if tree.entries(id).is_none() {
+                let what = found.unwrap_or("a string");
+                at.error(
+                    format!(
+                        "must map environment names to policies, not {what}: write {lead}{{production: {{forbidMutableTags: true}}}}"
+                    ),
+                    results,
+                );
+                return;
+            }
+            check_fields(tree, id, at, budget, results, &|_| Some(Shape::Policies));
+        }
+    }
+}
+
+/// Checks the entries of the mapping `id` (merge keys followed): each
+/// entry whose key `shape_of` knows gets that shape (`Shape::Policies` here
+/// means one environment's rules); unknown keys are left to [`apply`].
+fn check_fields(
+    tree: &Tree<'_>,
+    id: NodeId,
+    at: &Place,
+    budget: &mut usize,
+    results: &mut Vec<KrmResult>,
+    shape_of: &dyn Fn(&str) -> Option<Shape>,
+) {
+    let Some(entries) = tree.entries(id) else {
+        return;
+    };
+    for &(k, v) in entries {
+        if *budget == 0 {
+            return;
+        }
+        if tree.is_merge_key(k) {
+            let sources = tree.items(v).map_or_else(|| vec![v], <[NodeId]>::to_vec);
+            for source in sources {
+                *budget = budget.saturating_sub(1);
+                check_fields(tree, source, at, budget, results, shape_of);
+            }
+            continue;
+        }
+        let key = tree.scalar(k).unwrap_or_default();
+        let place = at.key(key);
+        match shape_of(key) {
+            Some(Shape::Policies) => {
+                if tree.entries(v).is_none() {
+                    let what = non_string(tree, v).unwrap_or("a string");
+                    place.error(
+                        format!("must be a mapping of rules, not {what}: write {key}: {{forbidMutableTags: true}}"),
+                        results,
+                    );
+                } else {
+                    check_fields(tree, v, &place, budget, results, &|rule| match rule {
+                        "forbidMutableTags" | "requireDigest" => Some(Shape::Bool),
+                        "allowedRegistries" => Some(Shape::StrList),
+                        _ => None,
+                    });
+                }
+            }
+            Some(shape) => check_shape(tree, v, shape, &place, budget, results),
+            None => {}
+        }
+    }
 }
 
 /// Levenshtein distance, for "did you mean" hints.
@@ -572,7 +831,16 @@ fn parse_images(value: &Value, path: &str) -> Result<Vec<ImageOverride>, String>
         let parsed = match entry {
             Value::String(spec) => ImageOverride::parse_set_image(spec, &source),
             Value::Object(fields) => {
-                let get = |k: &str| fields.get(k).and_then(Value::as_str).map(String::from);
+                // A field of another type is an error, never dropped: the
+                // typed config is checked before this, but say so here too.
+                let get = |k: &str| match fields.get(k) {
+                    None => Ok(None),
+                    Some(Value::String(s)) => Ok(Some(s.clone())),
+                    Some(other) => Err(format!(
+                        "{source}.{k} must be a string, got {}: write {k}: \"...\"",
+                        short(other)
+                    )),
+                };
                 if let Some(unknown) = fields
                     .keys()
                     .find(|k| !matches!(k.as_str(), "name" | "newName" | "newTag" | "digest" | "tagSuffix"))
@@ -582,11 +850,11 @@ fn parse_images(value: &Value, path: &str) -> Result<Vec<ImageOverride>, String>
                     ));
                 }
                 let o = ImageOverride {
-                    name: get("name").unwrap_or_default(),
-                    new_name: get("newName"),
-                    new_tag: get("newTag"),
-                    digest: get("digest"),
-                    tag_suffix: get("tagSuffix"),
+                    name: get("name")?.unwrap_or_default(),
+                    new_name: get("newName")?,
+                    new_tag: get("newTag")?,
+                    digest: get("digest")?,
+                    tag_suffix: get("tagSuffix")?,
                     source: source.clone(),
                 };
                 o.validate().map(|()| o)
@@ -781,6 +1049,116 @@ mod tests {
                 "[error] data.trigger-mode: trigger-mode must be \"content\" or \"revision\", got \"sometimes\"",
             ]
         );
+    }
+
+    fn typed(spec: &str) -> (Config, Vec<String>) {
+        let (config, results) = load_str(&format!(
+            "apiVersion: fn.krm-promote.dev/v1alpha1\nkind: KrmPromote\nmetadata: {{name: x}}\nspec:\n{spec}"
+        ));
+        (config, results.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn wrong_yaml_types_in_typed_config_are_errors_that_say_what_to_write() {
+        for (spec, want) in [
+            (
+                "  images:\n  - {name: app, newName: reg/app, newTag: 1.10}\n",
+                "[error] spec.images[0].newTag: must be a string, but YAML reads 1.10 as a number: write newTag: \"1.10\"",
+            ),
+            (
+                "  images:\n  - {name: app, newTag: 1.10}\n",
+                "[error] spec.images[0].newTag: must be a string, but YAML reads 1.10 as a number: write newTag: \"1.10\"",
+            ),
+            (
+                "  images:\n  - name: app\n    newTag:\n",
+                "[error] spec.images[0].newTag: has no value, but must be a string: write newTag: \"...\", or leave the key out",
+            ),
+            (
+                "  images:\n  - {name: 5000, digest: [a]}\n",
+                "[error] spec.images[0].name: must be a string, but YAML reads 5000 as a number: write name: \"5000\"",
+            ),
+            (
+                "  images:\n  - 1.10\n",
+                "[error] spec.images[0]: must be a string, but YAML reads 1.10 as a number: write - \"1.10\"",
+            ),
+            (
+                "  images: 7\n",
+                "[error] spec.images: must be a list, not a number: write images: [\"7\"]",
+            ),
+            (
+                "  imageUpdater:\n  - {image: app, tag: true}\n",
+                "[error] spec.imageUpdater[0].tag: must be a string, but YAML reads true as a boolean: write tag: \"true\"",
+            ),
+            (
+                "  imagePolicies:\n    production: {forbidMutableTags: yes, allowedRegistries: [ghcr.io, 1]}\n",
+                "[error] spec.imagePolicies.production.forbidMutableTags: must be true or false, not the string \"yes\": write forbidMutableTags: true or forbidMutableTags: false",
+            ),
+            (
+                "  imagePolicies: [production]\n",
+                "[error] spec.imagePolicies: must map environment names to policies, not a list: write imagePolicies: {production: {forbidMutableTags: true}}",
+            ),
+            (
+                "  imagePolicies: {production: true}\n",
+                "[error] spec.imagePolicies.production: must be a mapping of rules, not a boolean: write production: {forbidMutableTags: true}",
+            ),
+            (
+                "  environment: 2024\n",
+                "[error] spec.environment: must be a string, but YAML reads 2024 as a number: write environment: \"2024\"",
+            ),
+            (
+                "  triggerMode: {a: b}\n",
+                "[error] spec.triggerMode: must be a string, not a mapping: write triggerMode: \"...\"",
+            ),
+            (
+                "  sourceRevision: 1e3\n",
+                "[error] spec.sourceRevision: must be a string, but YAML reads 1e3 as a number: write sourceRevision: \"1e3\"",
+            ),
+            (
+                "  requireUpstream: ~\n",
+                "[error] spec.requireUpstream: has no value, but must be a string: write requireUpstream: \"...\", or leave the key out",
+            ),
+            (
+                "  syncWave: 1.5\n",
+                "[error] spec.syncWave: must be a whole number, not 1.5 (a number): write syncWave: 10 or syncWave: \"10\"",
+            ),
+            (
+                "  productionEnvironments: [prod, 1]\n",
+                "[error] spec.productionEnvironments[1]: must be a string, but YAML reads 1 as a number: write - \"1\"",
+            ),
+            (
+                "  productFields: true\n",
+                "[error] spec.productFields: must be a list, not a boolean: write productFields: [\"...\"]",
+            ),
+            (
+                "  requireDigest: \"maybe\"\n",
+                "[error] spec.requireDigest: must be true or false, not the string \"maybe\": write requireDigest: true or requireDigest: false",
+            ),
+            (
+                "  allowedRegistries: [{a: b}]\n",
+                "[error] spec.allowedRegistries[0]: must be a string, not a mapping: write - \"...\"",
+            ),
+            (
+                "  base: &b {name: app, newTag: 1.10}\n  images:\n  - {<<: *b, newName: reg/app}\n",
+                "[error] spec.images[0].newTag: must be a string, but YAML reads 1.10 as a number: write newTag: \"1.10\"",
+            ),
+        ] {
+            let (config, results) = typed(spec);
+            assert!(
+                results.iter().any(|r| r == want),
+                "{spec}\nwant {want}\ngot {results:#?}"
+            );
+            assert!(
+                config.images.is_empty() && config.image_updater.is_empty(),
+                "{spec}: nothing applied"
+            );
+        }
+        // The right types still load.
+        let (config, results) = typed(
+            "  images:\n  - {name: app, newTag: \"1.10\"}\n  syncWave: 5\n  requireDigest: \"true\"\n  productionEnvironments: prod\n",
+        );
+        assert!(results.is_empty(), "{results:?}");
+        assert_eq!(config.images[0].new_tag.as_deref(), Some("1.10"));
+        assert_eq!(config.sync_wave, "5");
     }
 
     #[test]

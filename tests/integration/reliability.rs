@@ -144,6 +144,20 @@ fn cases() -> Vec<Case> {
             (1, "must be"),
         ),
         uniform(
+            "a float image tag next to newName in a typed functionConfig",
+            DEPLOYMENT,
+            "functionConfig:\n  apiVersion: fn.krm-promote.dev/v1alpha1\n  kind: KrmPromote\n  metadata:\n    name: p\n  spec:\n    images:\n    - {name: nginx, newName: reg/nginx, newTag: 1.10}\n",
+            "apiVersion: fn.krm-promote.dev/v1alpha1\nkind: KrmPromote\nmetadata:\n  name: p\nspec:\n  images:\n  - {name: nginx, newName: reg/nginx, newTag: 1.10}\n",
+            (1, "spec.images[0].newTag: must be a string, but YAML reads 1.10 as a number: write newTag: \"1.10\""),
+        ),
+        uniform(
+            "a boolean where an image policy wants a list",
+            DEPLOYMENT,
+            "functionConfig:\n  apiVersion: fn.krm-promote.dev/v1alpha1\n  kind: KrmPromote\n  metadata:\n    name: p\n  spec:\n    imagePolicies:\n      '*': {allowedRegistries: true}\n",
+            "apiVersion: fn.krm-promote.dev/v1alpha1\nkind: KrmPromote\nmetadata:\n  name: p\nspec:\n  imagePolicies:\n    '*': {allowedRegistries: true}\n",
+            (1, "spec.imagePolicies.*.allowedRegistries: must be a list, not a boolean"),
+        ),
+        uniform(
             "an unknown functionConfig key",
             DEPLOYMENT,
             "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: x\n  data:\n    enviroment: staging\n",
