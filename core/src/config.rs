@@ -856,6 +856,7 @@ fn parse_images(value: &Value, path: &str) -> Result<Vec<ImageOverride>, String>
                     digest: get("digest")?,
                     tag_suffix: get("tagSuffix")?,
                     source: source.clone(),
+                    ..ImageOverride::default()
                 };
                 o.validate().map(|()| o)
             }

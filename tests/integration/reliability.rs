@@ -158,6 +158,27 @@ fn cases() -> Vec<Case> {
             (1, "spec.imagePolicies.*.allowedRegistries: must be a list, not a boolean"),
         ),
         uniform(
+            "a `kustomize edit set image` entry with no name before `=`",
+            DEPLOYMENT,
+            "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: x\n  data:\n    images: =nginx:1.26\n",
+            "apiVersion: fn.krm-promote.dev/v1alpha1\nkind: KrmPromote\nmetadata:\n  name: p\nspec:\n  images: ['=nginx:1.26']\n",
+            (1, "images[0]: \"=nginx:1.26\" has no image name before `=`"),
+        ),
+        uniform(
+            "a `kustomize edit set image` entry with an invalid tag",
+            DEPLOYMENT,
+            "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: x\n  data:\n    images: nginx=mirror/nginx:1.26+build\n",
+            "apiVersion: fn.krm-promote.dev/v1alpha1\nkind: KrmPromote\nmetadata:\n  name: p\nspec:\n  images: [nginx=mirror/nginx:1.26+build]\n",
+            (1, "images[0]: newTag \"1.26+build\" is not a valid tag"),
+        ),
+        uniform(
+            "a `kustomize edit set image` entry that names an image and sets nothing",
+            DEPLOYMENT,
+            "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: x\n  data:\n    images: nginx\n",
+            "apiVersion: fn.krm-promote.dev/v1alpha1\nkind: KrmPromote\nmetadata:\n  name: p\nspec:\n  images: [nginx]\n",
+            (1, "images[0]: \"nginx\" names an image but sets nothing"),
+        ),
+        uniform(
             "an unknown functionConfig key",
             DEPLOYMENT,
             "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: x\n  data:\n    enviroment: staging\n",

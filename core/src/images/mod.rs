@@ -539,8 +539,8 @@ fn effective(sources: Vec<Vec<ImageOverride>>, results: &mut Vec<KrmResult>) -> 
                 );
             }
         }
-        let names: Vec<&str> = source.iter().map(|o| o.name.as_str()).collect();
-        for replaced in merged.iter().filter(|o| names.contains(&o.name.as_str())) {
+        let names: Vec<String> = source.iter().map(|o| o.name.clone()).collect();
+        for replaced in merged.iter().filter(|o| names.contains(&o.name)) {
             let by = source
                 .iter()
                 .find(|o| o.name == replaced.name)
@@ -553,8 +553,30 @@ fn effective(sources: Vec<Vec<ImageOverride>>, results: &mut Vec<KrmResult>) -> 
                 ),
             ));
         }
-        merged.retain(|o| !names.contains(&o.name.as_str()));
-        merged.extend(source);
+        // `*` parts (`app=*:2.0`) come from the override being replaced,
+        // as `kustomize edit set image` takes them from the kustomization.
+        let mut kept = Vec::with_capacity(source.len());
+        for mut o in source {
+            if let Some(replaced) = merged.iter().find(|r| r.name == o.name) {
+                o.keep_from(replaced);
+            }
+            if o.sets_something() {
+                kept.push(o);
+            } else {
+                results.push(
+                    KrmResult::new(
+                        Severity::Error,
+                        format!(
+                            "{} only keeps parts (`*`) of an earlier override of its image, and there is none: it sets nothing",
+                            o.source
+                        ),
+                    )
+                    .at_field(o.source.clone()),
+                );
+            }
+        }
+        merged.retain(|o| !names.contains(&o.name));
+        merged.extend(kept);
     }
     merged
 }

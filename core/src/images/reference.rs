@@ -57,7 +57,7 @@ impl ImageRef {
         } else if name_problem(&r.name).is_some() {
             Some("a name that is empty or contains blanks")
         } else if !r.tag.is_empty() && tag_problem(&r.tag).is_some() {
-            Some("a tag with characters other than letters, digits, '_', '.', '-'")
+            Some("a tag with characters other than letters, digits, '_', '.', '-', or starting with '.' or '-'")
         } else if !r.digest.is_empty() && digest_problem(&r.digest).is_some() {
             Some("a digest not of the form algorithm:hex")
         } else {
@@ -109,15 +109,60 @@ pub struct ImageOverride {
     pub tag_suffix: Option<String>,
     /// Where it came from, for messages (`functionConfig images[0]`).
     pub source: String,
+    /// Parts written `*` in `kustomize edit set image` syntax: kept from
+    /// the override of the same image this one replaces.
+    pub keep: Keep,
+}
+
+/// Which parts of an override were written `*` (`app=*:2.0` keeps the new
+/// name): like `kustomize edit set image` on a kustomization that already
+/// lists the image, an override that replaces another one for the same
+/// image (an Argo CD parameter replacing the functionConfig's entry) takes
+/// those parts from it. With nothing to replace, the part is not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Keep {
+    /// `*` as the new name.
+    pub new_name: bool,
+    /// `*` as the new tag.
+    pub new_tag: bool,
+    /// `*` as the digest.
+    pub digest: bool,
 }
 
 impl ImageOverride {
     /// Whether this override applies to `image`.
+    ///
+    /// A name alone matches every tag and digest of that name; a name with
+    /// a tag matches that tag, with or without a digest; a name with a
+    /// digest matches exactly that reference (`app@sha256:...` does not
+    /// match `app:1@sha256:...`), as kustomize's matching does.
     pub fn matches(&self, image: &ImageRef) -> bool {
         let want = ImageRef::parse(&self.name);
         want.name == image.name
-            && (want.tag.is_empty() || want.tag == image.tag)
-            && (want.digest.is_empty() || want.digest == image.digest)
+            && if want.digest.is_empty() {
+                want.tag.is_empty() || want.tag == image.tag
+            } else {
+                want.tag == image.tag && want.digest == image.digest
+            }
+    }
+
+    /// Takes the parts written `*` from `replaced`, the override of the
+    /// same image that this one replaces (see [`Keep`]).
+    pub fn keep_from(&mut self, replaced: &ImageOverride) {
+        if self.keep.new_name {
+            self.new_name.clone_from(&replaced.new_name);
+        }
+        if self.keep.new_tag {
+            self.new_tag.clone_from(&replaced.new_tag);
+        }
+        if self.keep.digest {
+            self.digest.clone_from(&replaced.digest);
+        }
+    }
+
+    /// Whether the override sets anything at all.
+    pub fn sets_something(&self) -> bool {
+        self.new_name.is_some() || self.new_tag.is_some() || self.digest.is_some() || self.tag_suffix.is_some()
     }
 
     /// Whether `image` reads as what this override writes, so that it was
@@ -171,51 +216,98 @@ impl ImageOverride {
         out
     }
 
-    /// Parses `kustomize edit set image` syntax: `name=newName:newTag@digest`,
-    /// `name=newName`, `name:newTag`, `name@digest`, `name:newTag@digest`.
+    /// Parses one `kustomize edit set image` argument, with the meaning
+    /// kustomize v5.5 gives it:
+    ///
+    /// - `name:newTag`, `name@digest`, `name:newTag@digest` set the tag
+    ///   and/or digest of `name`;
+    /// - `name=newName`, `name=newName:newTag`, `name=newName@digest`,
+    ///   `name=newName:newTag@digest` also rename it;
+    /// - `*` as the new name, tag or digest (`name=*:newTag`,
+    ///   `name=newName:*`, `name=*@digest`, `name=newName@*`) keeps that
+    ///   part: it is taken from an earlier override of the same image that
+    ///   this one replaces (see [`Keep`]), and otherwise left as the
+    ///   image has it;
+    /// - `name` before `=` may carry a tag or a digest (`app:1.0=...`,
+    ///   `app@sha256:...=...`): only images with exactly that tag or
+    ///   digest match, as in kustomize.
+    ///
+    /// # Errors
+    /// What `kustomize edit set image` rejects (a bare name: nothing to
+    /// set), and, deliberately, what it accepts but cannot mean anything
+    /// sensible: an empty name before `=` (kustomize reads `=app:1` as
+    /// `app:1`; an unset shell variable writes it), an entry that sets
+    /// nothing (`app=*:*`, `app:`), an image to match that is not a valid
+    /// reference, and a new name, tag or digest that is not valid.
     pub fn parse_set_image(spec: &str, source: impl Into<String>) -> Result<ImageOverride, String> {
+        const FORMS: &str = "use name:newTag, name@digest, name:newTag@digest, name=newName, name=newName:newTag, name=newName@digest or name=newName:newTag@digest (`*` for a part keeps it)";
         let spec = spec.trim();
         let source = source.into();
         if spec.is_empty() {
-            return Err("empty image override".into());
+            return Err(format!("empty image override; {FORMS}"));
         }
-        let (name, replacement) = match spec.split_once('=') {
-            Some((n, r)) => (n.trim(), Some(r.trim())),
-            None => (spec, None),
+        // kustomize splits at the first `=`: the image to match, then what
+        // to make of it.
+        let (key, value) = match spec.split_once('=') {
+            Some((k, v)) => (Some(k), v),
+            None => (None, spec),
         };
+        let new = ImageRef::parse(value);
         let mut o = ImageOverride {
             source,
             ..ImageOverride::default()
         };
-        match replacement {
-            Some(r) => {
-                if name.is_empty() || r.is_empty() {
-                    return Err(format!("{spec:?} is not `name=newName[:newTag][@digest]`"));
-                }
-                o.name = name.to_string();
-                let new = ImageRef::parse(r);
-                o.new_name = Some(new.name);
-                o.new_tag = Some(new.tag).filter(|t| !t.is_empty());
-                o.digest = Some(new.digest).filter(|d| !d.is_empty());
+        let star = |part: String, keep: &mut bool| {
+            if part == "*" {
+                *keep = true;
+                None
+            } else {
+                Some(part).filter(|p| !p.is_empty())
             }
+        };
+        match key {
             None => {
-                let r = ImageRef::parse(name);
-                if r.tag.is_empty() && r.digest.is_empty() {
+                if new.name == spec {
+                    return Err(format!("{spec:?} names an image but sets nothing; {FORMS}"));
+                }
+                o.name = new.name;
+            }
+            Some(key) => {
+                if key.is_empty() {
                     return Err(format!(
-                        "{spec:?} sets nothing: write `name:newTag`, `name@digest` or `name=newName[:newTag]`"
+                        "{spec:?} has no image name before `=` (kustomize would read it as {value:?}); {FORMS}"
                     ));
                 }
-                o.name = r.name;
-                o.new_tag = Some(r.tag).filter(|t| !t.is_empty());
-                o.digest = Some(r.digest).filter(|d| !d.is_empty());
+                if let Some(why) = ImageRef::problem(key) {
+                    return Err(format!(
+                        "the image to match, {key:?}, is not a valid image reference (it has {why})"
+                    ));
+                }
+                o.name = key.to_string();
+                o.new_name = star(new.name, &mut o.keep.new_name);
+                if let Some(n) = &o.new_name
+                    && n.contains(['=', '*'])
+                {
+                    return Err(format!("newName {n:?} is not a valid image name"));
+                }
             }
+        }
+        o.new_tag = star(new.tag, &mut o.keep.new_tag);
+        o.digest = star(new.digest, &mut o.keep.digest);
+        if o.new_name.is_none()
+            && o.new_tag.is_none()
+            && o.digest.is_none()
+            && !(o.keep.new_name || o.keep.new_tag || o.keep.digest)
+        {
+            return Err(format!("{spec:?} sets nothing (an empty tag or digest); {FORMS}"));
         }
         o.validate()?;
         Ok(o)
     }
 
     /// The override in `kustomize edit set image` syntax (without
-    /// `tagSuffix`, which that syntax cannot express).
+    /// `tagSuffix`, which that syntax cannot express); parts still to be
+    /// kept from a replaced override are written `*`.
     pub fn to_set_image(&self) -> String {
         let matched = ImageRef::parse(&self.name);
         let mut out = self.name.clone();
@@ -224,6 +316,7 @@ impl ImageOverride {
                 out.push('=');
                 out.push_str(n);
             }
+            None if self.keep.new_name => out.push_str("=*"),
             // `name:tag` alone would read as "set the tag": spell it out.
             None if !matched.tag.is_empty() || !matched.digest.is_empty() => {
                 out.push('=');
@@ -231,13 +324,21 @@ impl ImageOverride {
             }
             None => {}
         }
-        if let Some(t) = &self.new_tag {
-            out.push(':');
-            out.push_str(t);
+        match &self.new_tag {
+            Some(t) => {
+                out.push(':');
+                out.push_str(t);
+            }
+            None if self.keep.new_tag => out.push_str(":*"),
+            None => {}
         }
-        if let Some(d) = &self.digest {
-            out.push('@');
-            out.push_str(d);
+        match &self.digest {
+            Some(d) => {
+                out.push('@');
+                out.push_str(d);
+            }
+            None if self.keep.digest => out.push_str("@*"),
+            None => {}
         }
         out
     }
@@ -262,7 +363,7 @@ impl ImageOverride {
         {
             return Err(format!("digest {d:?} {why}"));
         }
-        if self.new_name.is_none() && self.new_tag.is_none() && self.digest.is_none() && self.tag_suffix.is_none() {
+        if !self.sets_something() && self.keep == Keep::default() {
             return Err(format!(
                 "override for {:?} sets none of newName, newTag, digest, tagSuffix",
                 self.name
@@ -279,13 +380,17 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
         .then_some("is empty or contains blanks")
 }
 
-/// Why `tag` cannot be an image tag, if it cannot.
+/// Why `tag` cannot be an image tag, if it cannot: the OCI distribution
+/// grammar, 1 to 128 of letters, digits, `_`, `.`, `-`, not starting with
+/// `.` or `-`.
 pub fn tag_problem(tag: &str) -> Option<&'static str> {
     (tag.is_empty()
+        || tag.len() > 128
+        || tag.starts_with(['.', '-'])
         || !tag
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-    .then_some("is not a valid tag (letters, digits, '_', '.', '-')")
+    .then_some("is not a valid tag (1 to 128 letters, digits, '_', '.', '-', not starting with '.' or '-')")
 }
 
 /// Why `digest` cannot be an image digest, if it cannot.
@@ -427,6 +532,187 @@ mod tests {
             "suffix applied once"
         );
         assert_eq!(o(None, None, None).apply(&img).to_string(), "reg/app:1.0@sha256:old");
+    }
+
+    /// Every form `kustomize edit set image` accepts (its own test table,
+    /// kustomize v5.5.0 `setimage_test.go`, re-expressed), with the
+    /// fields kustomize writes for it when the kustomization does not list
+    /// the image yet: (argument, name, newName, newTag, digest).
+    #[test]
+    fn every_kustomize_edit_set_image_form_means_what_kustomize_writes() {
+        const D: &str = "sha256:24a0c4b4a4c0eb97a1aabb8e29f18e917d05abfe1b7a7c07857230879ce7d3d3";
+        const PINNED: &str = "app@sha256:24a0c4b4a4c0eb97a1aabb8e29f18e917d05abfe1b7a7c07857230879ce7d3d3";
+        type Form = (
+            String,
+            &'static str,
+            Option<&'static str>,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let cases: Vec<Form> = vec![
+            (
+                "image1=my-image1:my-tag".into(),
+                "image1",
+                Some("my-image1"),
+                Some("my-tag"),
+                None,
+            ),
+            (
+                "image1=my-image1:1234".into(),
+                "image1",
+                Some("my-image1"),
+                Some("1234"),
+                None,
+            ),
+            (
+                "image1=my-image1:3.2e2".into(),
+                "image1",
+                Some("my-image1"),
+                Some("3.2e2"),
+                None,
+            ),
+            (
+                format!("image1=my-image1@{D}"),
+                "image1",
+                Some("my-image1"),
+                None,
+                Some(D),
+            ),
+            ("image1:my-tag".into(), "image1", None, Some("my-tag"), None),
+            (format!("image1@{D}"), "image1", None, None, Some(D)),
+            (
+                format!("my-image1:my-tag@{D}"),
+                "my-image1",
+                None,
+                Some("my-tag"),
+                Some(D),
+            ),
+            (
+                format!("image1=my-image1:my-tag@{D}"),
+                "image1",
+                Some("my-image1"),
+                Some("my-tag"),
+                Some(D),
+            ),
+            (
+                "ngnix=localhost:5000/my-project/ngnix".into(),
+                "ngnix",
+                Some("localhost:5000/my-project/ngnix"),
+                None,
+                None,
+            ),
+            (
+                "ngnix=localhost:5000/my-project/ngnix:dev-01".into(),
+                "ngnix",
+                Some("localhost:5000/my-project/ngnix"),
+                Some("dev-01"),
+                None,
+            ),
+            (
+                "image1=foo.bar.foo:8800/foo/image1:foo-bar".into(),
+                "image1",
+                Some("foo.bar.foo:8800/foo/image1"),
+                Some("foo-bar"),
+                None,
+            ),
+            // `*` keeps a part; with no earlier entry for the image, kustomize
+            // writes nothing for it ("do not set asterisk as new name/tag").
+            ("image1=*:v1".into(), "image1", None, Some("v1"), None),
+            ("image1=my-image1:*".into(), "image1", Some("my-image1"), None, None),
+            (format!("image2=*@{D}"), "image2", None, None, Some(D)),
+            ("image2=my-image2@*".into(), "image2", Some("my-image2"), None, None),
+            // The image to match may carry a tag or a digest.
+            ("app:1.0=app:2.0".into(), "app:1.0", Some("app"), Some("2.0"), None),
+            (format!("{PINNED}=reg/app:2"), PINNED, Some("reg/app"), Some("2"), None),
+            (
+                "localhost:5000/a/b=*:v1_2.3-x".into(),
+                "localhost:5000/a/b",
+                None,
+                Some("v1_2.3-x"),
+                None,
+            ),
+        ];
+        for (arg, name, new_name, new_tag, digest) in cases {
+            let o = ImageOverride::parse_set_image(&arg, "t").unwrap_or_else(|e| panic!("{arg}: {e}"));
+            assert_eq!(
+                (
+                    o.name.as_str(),
+                    o.new_name.as_deref(),
+                    o.new_tag.as_deref(),
+                    o.digest.as_deref()
+                ),
+                (name, new_name, new_tag, digest),
+                "{arg}"
+            );
+            assert_eq!(
+                ImageOverride::parse_set_image(&o.to_set_image(), "t").as_ref(),
+                Ok(&o),
+                "{arg} round trip"
+            );
+        }
+        let kept = ImageOverride::parse_set_image("image1=*:v1", "t").unwrap();
+        assert_eq!(
+            (kept.keep.new_name, kept.keep.new_tag, kept.keep.digest),
+            (true, false, false)
+        );
+        assert_eq!(kept.to_set_image(), "image1=*:v1");
+    }
+
+    #[test]
+    fn star_parts_are_kept_from_the_replaced_override() {
+        let p = |s| ImageOverride::parse_set_image(s, "t").unwrap();
+        let earlier = p("image1=foo.bar.foo:8800/foo/image1:my-tag@sha256:aa");
+        for (arg, want) in [
+            ("image1=*:v1", "image1=foo.bar.foo:8800/foo/image1:v1"),
+            ("image1=my-image1:*", "image1=my-image1:my-tag"),
+            ("image1=*:*", "image1=foo.bar.foo:8800/foo/image1:my-tag"),
+            ("image1=*@sha256:bb", "image1=foo.bar.foo:8800/foo/image1@sha256:bb"),
+            ("image1=new@*", "image1=new@sha256:aa"),
+            ("image1:*@*", "image1:my-tag@sha256:aa"),
+        ] {
+            let mut o = p(arg);
+            o.keep_from(&earlier);
+            assert_eq!(o.to_set_image(), want, "{arg}");
+        }
+    }
+
+    #[test]
+    fn what_kustomize_edit_set_image_rejects_or_cannot_mean_is_an_error() {
+        for (arg, why) in [
+            ("bad", "names an image but sets nothing"),
+            ("ghcr.io/org/app", "names an image but sets nothing"),
+            ("localhost:5000/app", "names an image but sets nothing"),
+            ("", "empty image override"),
+            ("=app:1", "no image name before `=`"),
+            ("app:", "sets nothing"),
+            ("app@", "sets nothing"),
+            ("app=", "sets nothing"),
+            ("app:1:2", "newTag \"1:2\""),
+            ("app=reg/app:1.0+build", "newTag \"1.0+build\""),
+            ("app=reg/app:-x", "newTag \"-x\""),
+            ("app@nodigest", "digest \"nodigest\""),
+            ("app=b=c", "newName \"b=c\""),
+            ("app:=reg/app", "the image to match, \"app:\""),
+            ("a b=reg/app:1", "the image to match"),
+        ] {
+            let err = ImageOverride::parse_set_image(arg, "t").expect_err(arg);
+            assert!(err.contains(why), "{arg:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_name_with_a_digest_matches_exactly_that_reference() {
+        let p = |s| ImageOverride::parse_set_image(s, "t").unwrap();
+        let o = p("app@sha256:abc=reg/app:2");
+        assert!(o.matches(&r("app@sha256:abc")));
+        assert!(!o.matches(&r("app:1@sha256:abc")), "a tag is more than the name says");
+        assert!(!o.matches(&r("app@sha256:abd")) && !o.matches(&r("app")) && !o.matches(&r("app:1")));
+        let both = p("app:1@sha256:abc=reg/app:2");
+        assert!(both.matches(&r("app:1@sha256:abc")));
+        assert!(!both.matches(&r("app@sha256:abc")) && !both.matches(&r("app:1")));
+        let tagged = p("app:1=reg/app");
+        assert!(tagged.matches(&r("app:1")) && tagged.matches(&r("app:1@sha256:abc")));
+        assert!(!tagged.matches(&r("app:10")) && !tagged.matches(&r("app")));
     }
 
     #[test]
