@@ -223,6 +223,21 @@ enum Deviation {
     InvalidOverrideRejected,
 }
 
+impl Deviation {
+    /// Its entry in README.md's deviation list.
+    fn readme_entry(self) -> &'static str {
+        match self {
+            Deviation::MalformedNeverRewritten => {
+                "**Malformed references and tags that are not valid image tags are never\n   rewritten**"
+            }
+            Deviation::AnyDigestAlgorithm => "**Digests of any algorithm match**",
+            Deviation::TagSuffixOnce => "**`tagSuffix` is applied once**",
+            Deviation::LiteralNames => "**Names match literally.**",
+            Deviation::InvalidOverrideRejected => "**An override that would write an invalid reference is an error**",
+        }
+    }
+}
+
 const HEX: &str = "0123456789abcdef";
 
 fn digest(algorithm: &str, seed: usize) -> String {
@@ -512,6 +527,11 @@ fn generated_overrides_match_kustomize_images_but_for_documented_deviations() {
         Deviation::InvalidOverrideRejected,
     ] {
         assert!(seen.contains_key(&d), "{d:?} never showed up: {seen:?}");
+        let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+        assert!(
+            readme.contains(d.readme_entry()),
+            "{d:?} is not in README.md's deviation list"
+        );
     }
     eprintln!(
         "{} cases, {compared} images, {changed} changed by kustomize; deviations: {seen:?}",

@@ -1,6 +1,7 @@
 //! Image references and overrides with kustomize's `images:` semantics.
 //!
-//! Deliberate deviations from kustomize v5.5.0, which has bugs here:
+//! Deliberate deviations from kustomize v5.5.0 (the full list, with what
+//! tests each, is in README.md, "Image-tag overrides"):
 //! - `name` is matched literally. kustomize builds an unescaped regex from
 //!   it, so `.` matches any character and `(` crashes kustomize.
 //! - `tagSuffix` is applied once, and not again to a tag that already ends
@@ -8,6 +9,11 @@
 //!   filters over the standard paths and appends the suffix twice.
 //! - Digests of any algorithm match (`@sha512:...`), as on kustomize's
 //!   master branch; v5.5.0 matches only `@sha256:`.
+//! - Malformed references, and tags that are not valid image tags, are
+//!   never rewritten ([`ImageRef::problem`]).
+//! - Overrides that would write an invalid reference, and `kustomize edit
+//!   set image` entries with an empty name or that set nothing, are errors
+//!   ([`ImageOverride::parse_set_image`], [`ImageOverride::validate`]).
 
 use std::fmt;
 
@@ -445,9 +451,16 @@ mod tests {
             "",
             "a b:1",
             "app@sha256",
+            "nginx:-x",
+            "nginx:.x",
+            "nginx:v{rev}",
+            "nginx:1.0+build",
         ] {
             assert!(ImageRef::problem(bad).is_some(), "{bad:?}");
         }
+        let long = |n: usize| format!("nginx:{}", "a".repeat(n));
+        assert!(ImageRef::problem(&long(129)).is_some(), "a tag over 128 characters");
+        assert_eq!(ImageRef::problem(&long(128)), None);
         for good in [
             "nginx",
             "nginx:1.21",
