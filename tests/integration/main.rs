@@ -8,6 +8,7 @@ mod cli;
 mod cmp;
 mod fixtures;
 mod images;
+mod install;
 mod kpt;
 mod kustomize;
 mod platform;
