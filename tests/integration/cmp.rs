@@ -5,7 +5,9 @@
 //! - plugin.yaml is read YAML -> JSON with case-insensitive keys; only
 //!   `metadata.name`, `kind` and `spec.generate.command` are validated;
 //! - the repository is materialised into `<tmp>/_cmp_server/<uuid>/` with
-//!   file modes 0644 and directory modes 0755, and the command runs in the
+//!   file modes 0644 and directory modes 0755 (absolute and out-of-bounds
+//!   symbolic links refused as the repo-server refuses them at checkout,
+//!   the others kept as relative links), and the command runs in the
 //!   application's path, without a shell, in its own process group;
 //! - the environment is the sidecar's plus the request's, in Argo CD's
 //!   order: `ARGOCD_APP_*`, `KUBE_VERSION`, `KUBE_API_VERSIONS`,
@@ -374,11 +376,19 @@ impl Sidecar {
     /// Materialises the repository for one request: `self.repo` (by
     /// default this repository's `examples/` tree, as if the rest were
     /// excluded from the tarball).
-    fn materialise(&self) -> PathBuf {
+    ///
+    /// Symbolic links follow Argo CD's two rules: at checkout the
+    /// repo-server refuses a repository with an absolute link or one that
+    /// leaves the repository (`CheckOutOfBoundsSymlinks`); on unpack the
+    /// cmp-server keeps the others as relative links.
+    fn materialise(&self) -> Result<PathBuf, String> {
+        if let Some(file) = out_of_bounds_link(&self.repo, &self.repo.join("examples")) {
+            return Err(format!("repository contains out-of-bounds symlinks. file: {file}"));
+        }
         let uuid = format!("{:032x}", rand_id());
         let root = self.base.path().join("_cmp_server").join(uuid);
         copy_with_modes(&self.repo.join("examples"), &root.join("examples"));
-        root
+        Ok(root)
     }
 
     /// Runs one command the way `runCommand` does; returns stdout (one
@@ -433,7 +443,11 @@ impl Sidecar {
             "{}: the Application must name the plugin with its version",
             app.name
         );
-        let root = self.materialise();
+        let root = self.materialise().map_err(|e| {
+            format!(
+                "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = {e}"
+            )
+        })?;
         let cwd = root.join(&app.path);
         let env = request_env(app);
         let result = (|| {
@@ -454,7 +468,7 @@ impl Sidecar {
 
     /// The dynamic parameter announcement for `app`.
     fn parameters(&self, app: &App) -> Result<Vec<Value>, String> {
-        let root = self.materialise();
+        let root = self.materialise()?;
         let cwd = root.join(&app.path);
         let env: Vec<(String, String)> = request_env(app)
             .into_iter()
@@ -491,6 +505,38 @@ fn rand_id() -> u128 {
     (h.finish() as u128) << 64 | std::process::id() as u128
 }
 
+/// The first link under `dir` that is absolute or resolves outside `root`
+/// (or to `root` itself), relative to `root`.
+fn out_of_bounds_link(root: &Path, dir: &Path) -> Option<String> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let entry = entry.unwrap();
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            let target = std::fs::read_link(entry.path()).unwrap();
+            let inside = !target.is_absolute()
+                && entry.path().parent().unwrap().join(&target).canonicalize().map_or_else(
+                    |_| {
+                        let rel = dir.strip_prefix(root).unwrap().join(&target);
+                        !krm_promote_host::sandbox::normalise(&rel).starts_with("..")
+                    },
+                    // The work directory itself is refused too.
+                    |real| {
+                        let root = root.canonicalize().unwrap();
+                        real.starts_with(&root) && real != root
+                    },
+                );
+            if !inside {
+                return Some(entry.path().strip_prefix(root).unwrap().display().to_string());
+            }
+        } else if kind.is_dir()
+            && let Some(found) = out_of_bounds_link(root, &entry.path())
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
 fn copy_with_modes(from: &Path, to: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(to).unwrap();
@@ -498,7 +544,10 @@ fn copy_with_modes(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
+        if entry.file_type().unwrap().is_symlink() {
+            // In bounds (checked at checkout): kept as a relative link.
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else if entry.file_type().unwrap().is_dir() {
             copy_with_modes(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), &target).unwrap();
@@ -1010,4 +1059,48 @@ fn platform_application_set_renders_every_application() {
         }
     }
     assert_eq!(promotions, 2 * 3, "two API applications in three environments");
+}
+
+#[test]
+fn symbolic_links_follow_argo_cds_rules() {
+    let repo = tempfile::tempdir().unwrap();
+    let cm = |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");
+    for (path, text) in [
+        ("examples/linked/cm.yaml", cm("own")),
+        ("examples/shared/cm.yaml", cm("shared")),
+    ] {
+        let path = repo.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let link = repo.path().join("examples/linked/shared.yaml");
+    std::os::unix::fs::symlink("../shared/cm.yaml", &link).unwrap();
+    let mut sidecar = Sidecar::new(support::cache_dir());
+    sidecar.repo = repo.path().to_path_buf();
+    let app = App {
+        name: "linked".into(),
+        path: "examples/linked".into(),
+        plugin_name: sidecar.plugin.socket_name.clone(),
+        dest_namespace: "default".into(),
+        env: Vec::new(),
+        params: None,
+    };
+    // A link inside the repository survives the unpack and is followed.
+    let names: Vec<String> = sidecar
+        .generate(&app)
+        .unwrap()
+        .iter()
+        .map(|m| m["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["own", "shared"]);
+    // Absolute and escaping links never reach the plugin.
+    for target in ["/etc/hostname", "../../../outside.yaml", "../.."] {
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        let err = sidecar.generate(&app).unwrap_err();
+        assert!(
+            err.ends_with("repository contains out-of-bounds symlinks. file: examples/linked/shared.yaml"),
+            "{err}"
+        );
+    }
 }
