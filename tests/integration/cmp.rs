@@ -341,6 +341,9 @@ struct Sidecar {
     repo: PathBuf,
     /// Extra sidecar environment.
     env: Vec<(String, String)>,
+    /// The request deadline as the cmp-server applies it (the caller's,
+    /// 60 s by default, minus 100 ms).
+    deadline: std::time::Duration,
 }
 
 impl Sidecar {
@@ -352,6 +355,7 @@ impl Sidecar {
             cache,
             repo: support::repo(),
             env: Vec::new(),
+            deadline: std::time::Duration::from_millis(59_900),
         }
     }
 
@@ -409,7 +413,7 @@ impl Sidecar {
         for (k, v) in sidecar_env.iter().chain(env) {
             cmd.env(k, v);
         }
-        let out = cmd.output().unwrap();
+        let out = run_until(&mut cmd, self.deadline);
         if out.status.success() {
             let stdout = String::from_utf8(out.stdout).unwrap();
             return Ok(stdout.strip_suffix('\n').unwrap_or(&stdout).to_string());
@@ -490,6 +494,45 @@ impl Sidecar {
         serde_json::from_str(&out).map_err(|e| {
             format!("error unmarshaling dynamic parameter output into ParametersAnnouncementResponse: {e}")
         })
+    }
+}
+
+/// Runs `cmd` (in its own process group) the way `runCommand` does under
+/// a deadline: past it, SIGKILL to the child and SIGTERM to its process
+/// group, then SIGKILL to the group 5 s later.
+fn run_until(cmd: &mut Command, deadline: std::time::Duration) -> std::process::Output {
+    use rustix::process::{Pid, Signal, kill_process_group};
+    use std::io::Read;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pipe = |mut p: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = p.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = pipe(Box::new(child.stdout.take().unwrap()));
+    let stderr = pipe(Box::new(child.stderr.take().unwrap()));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() >= deadline {
+            let group = Pid::from_raw(child.id() as i32).unwrap();
+            let _ = child.kill();
+            let _ = kill_process_group(group, Signal::TERM);
+            let status = child.wait().unwrap();
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            let _ = kill_process_group(group, Signal::KILL);
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
     }
 }
 
@@ -1103,4 +1146,38 @@ fn symbolic_links_follow_argo_cds_rules() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn a_render_past_the_deadline_is_killed_with_its_process_group() {
+    let Some(kubectl) = support::tool("kubectl") else {
+        return;
+    };
+    let _ = kubectl;
+    // A kustomize that never finishes: a stand-in kubectl running a
+    // recognisable sleep in the plugin's process group.
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let marker = "300.4242";
+    let script = bin.join("kubectl");
+    std::fs::write(&script, format!("#!/bin/sh\n/bin/sleep {marker}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut sidecar = Sidecar::new(support::cache_dir());
+    let path = std::env::join_paths([bin.clone(), support::bin().parent().unwrap().to_path_buf()]).unwrap();
+    sidecar.env = vec![("PATH".into(), path.into_string().unwrap())];
+    sidecar.deadline = std::time::Duration::from_secs(2);
+    let apps = example_apps();
+    let app = find_app(&apps, "books-api-staging");
+    let err = sidecar.generate(app).unwrap_err();
+    assert!(err.contains("`krm-promote generate` failed signal: killed"), "{err}");
+    // Nothing of the render is left running.
+    let stray: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(marker))
+        .collect();
+    assert!(stray.is_empty(), "stray processes: {stray:?}");
 }
