@@ -13,6 +13,9 @@
 //!   order: `ARGOCD_APP_*`, `KUBE_VERSION`, `KUBE_API_VERSIONS`,
 //!   `ARGOCD_ENV_*` (after Argo CD's `Envsubst`), `ARGOCD_APP_PARAMETERS`
 //!   (Go's JSON encoding: sorted keys, HTML escaping) and `PARAM_*`;
+//! - `.argocd-source.yaml` and `.argocd-source-<app>.yaml` are merged
+//!   into the Application's source (RFC 7386) before the env is built, as
+//!   the repo-server does (Argo CD Image Updater's git write-back);
 //! - past the request deadline (60 s minus 100 ms), the command gets
 //!   SIGKILL and its process group SIGTERM, then SIGKILL 5 s later;
 //! - stdout is parsed like the repo-server (JSON-first sniff, `---` rules,
@@ -455,6 +458,7 @@ impl Sidecar {
             )
         })?;
         let cwd = root.join(&app.path);
+        let app = &with_source_overrides(app, &cwd);
         let env = request_env(app);
         let result = (|| {
             if !self.plugin.init.is_empty() {
@@ -535,6 +539,65 @@ fn run_until(cmd: &mut Command, deadline: std::time::Duration) -> std::process::
         status,
         stdout: stdout.join().unwrap(),
         stderr: stderr.join().unwrap(),
+    }
+}
+
+/// The Application's source with the repo-server's parameter overrides
+/// applied: `.argocd-source.yaml`, then `.argocd-source-<app name>.yaml`
+/// in the application directory, each an RFC 7386 JSON merge patch of
+/// `spec.source` (this is how Argo CD Image Updater's git write-back
+/// reaches a plugin: it writes `plugin.env` or `plugin.parameters` there).
+fn with_source_overrides(app: &App, dir: &Path) -> App {
+    let params = app.params.as_ref().map(|ps| {
+        ps.iter()
+            .map(|p| match p {
+                Param::String(n, s) => json!({"name": n, "string": s}),
+                Param::Array(n, a) => json!({"name": n, "array": a}),
+                Param::Map(n, m) => json!({"name": n, "map": m}),
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut plugin = json!({"name": app.plugin_name});
+    if !app.env.is_empty() {
+        plugin["env"] = app.env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+    }
+    if let Some(params) = params {
+        plugin["parameters"] = Value::Array(params);
+    }
+    let mut source = json!({"path": app.path, "plugin": plugin});
+    for file in [
+        ".argocd-source.yaml".to_string(),
+        format!(".argocd-source-{}.yaml", app.name),
+    ] {
+        let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
+            continue;
+        };
+        let patch: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        merge_patch(&mut source, &serde_json::to_value(patch).unwrap());
+    }
+    app_from_manifest(&json!({
+        "metadata": {"name": app.name},
+        "spec": {"source": source, "destination": {"namespace": app.dest_namespace}},
+    }))
+}
+
+/// RFC 7386: objects merge key by key, `null` removes, anything else
+/// (arrays included) replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let object = target.as_object_mut().unwrap();
+    for (key, value) in patch {
+        if value.is_null() {
+            object.remove(key);
+        } else {
+            merge_patch(object.entry(key.clone()).or_insert(Value::Null), value);
+        }
     }
 }
 
@@ -1178,4 +1241,51 @@ fn a_render_past_the_deadline_is_killed_with_its_process_group() {
         .filter(|c| c.contains(marker))
         .collect();
     assert!(stray.is_empty(), "stray processes: {stray:?}");
+}
+
+#[test]
+fn image_updater_git_write_back_reaches_the_plugin() {
+    if support::tool("kubectl").is_none() {
+        return;
+    }
+    let apps = example_apps();
+    let staging = find_app(&apps, "books-api-staging");
+    let repo = tempfile::tempdir().unwrap();
+    support::copy_dir(&support::repo().join("examples"), &repo.path().join("examples"));
+    let dir = repo.path().join(&staging.path);
+    let mut sidecar = Sidecar::new(support::cache_dir());
+    sidecar.repo = repo.path().to_path_buf();
+    // Image Updater's git write-back for a plugin source: the env it
+    // manages, in the application-specific override file.
+    std::fs::write(
+        dir.join(".argocd-source-books-api-staging.yaml"),
+        "plugin:\n  env:\n    - name: BOOKS_API_IMAGE_TAG\n      value: 2.0.7\n",
+    )
+    .unwrap();
+    assert_eq!(
+        images(&sidecar.generate(staging).unwrap()),
+        ["ghcr.io/parraletz/books-api:2.0.7"; 2]
+    );
+    // The shared file applies first; the application's file wins over it.
+    std::fs::write(
+        dir.join(".argocd-source.yaml"),
+        "plugin:\n  parameters:\n    - name: images\n      array: [ghcr.io/parraletz/books-api:2.0.5]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        images(&sidecar.generate(staging).unwrap()),
+        ["ghcr.io/parraletz/books-api:2.0.5"; 2],
+        "the images parameter wins over the plugin env"
+    );
+    std::fs::remove_file(dir.join(".argocd-source-books-api-staging.yaml")).unwrap();
+    std::fs::write(
+        dir.join(".argocd-source-books-api-staging.yaml"),
+        "plugin:\n  parameters: null\n",
+    )
+    .unwrap();
+    assert_eq!(
+        images(&sidecar.generate(staging).unwrap()),
+        ["ghcr.io/parraletz/books-api:2.0.0"; 2],
+        "null removes the shared file's parameters; the Application's env is back"
+    );
 }
