@@ -298,7 +298,24 @@ fn envsubst(value: &str, build: &[(String, String)]) -> String {
 const REVISION: &str = "5f3c2b1a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b";
 
 /// The request env for GenerateManifest, in Argo CD's order.
+/// The build variables the parameter announcement flow passes (and
+/// expands `plugin.env` with): `GetParametersAnnouncement` has only these.
+const ANNOUNCEMENT_BUILD_ENV: [&str; 4] = [
+    "ARGOCD_APP_NAME",
+    "ARGOCD_APP_SOURCE_REPO_URL",
+    "ARGOCD_APP_SOURCE_PATH",
+    "ARGOCD_APP_SOURCE_TARGET_REVISION",
+];
+
+/// The env of a GenerateManifest request.
 fn request_env(app: &App) -> Vec<(String, String)> {
+    build_env(app, false)
+}
+
+/// The env of a request: GenerateManifest's, or with `announcement` the
+/// parameter announcement's (four build variables, `plugin.env` expanded
+/// with only those).
+fn build_env(app: &App, announcement: bool) -> Vec<(String, String)> {
     let build: Vec<(String, String)> = [
         ("ARGOCD_APP_NAME", app.name.clone()),
         ("ARGOCD_APP_NAMESPACE", app.dest_namespace.clone()),
@@ -313,6 +330,7 @@ fn request_env(app: &App) -> Vec<(String, String)> {
         ("KUBE_API_VERSIONS", "apps/v1,apps/v1/Deployment,capabilities.3scale.net/v1beta1,capabilities.3scale.net/v1beta1/Backend,capabilities.3scale.net/v1beta1/Product,capabilities.3scale.net/v1beta1/ProxyConfigPromote,v1,v1/ConfigMap,v1/Secret,v1/Service".into()),
     ]
     .into_iter()
+    .filter(|(k, _)| !announcement || ANNOUNCEMENT_BUILD_ENV.contains(k))
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let mut env = build.clone();
@@ -480,20 +498,7 @@ impl Sidecar {
     fn parameters(&self, app: &App) -> Result<Vec<Value>, String> {
         let root = self.materialise()?;
         let cwd = root.join(&app.path);
-        let env: Vec<(String, String)> = request_env(app)
-            .into_iter()
-            .filter(|(k, _)| {
-                matches!(
-                    k.as_str(),
-                    "ARGOCD_APP_NAME"
-                        | "ARGOCD_APP_SOURCE_REPO_URL"
-                        | "ARGOCD_APP_SOURCE_PATH"
-                        | "ARGOCD_APP_SOURCE_TARGET_REVISION"
-                ) || k.starts_with("ARGOCD_ENV_")
-                    || k.starts_with("PARAM_")
-                    || k == "ARGOCD_APP_PARAMETERS"
-            })
-            .collect();
+        let env = build_env(app, true);
         let out = self.run(&self.plugin.dynamic, &cwd, &env);
         std::fs::remove_dir_all(&root).unwrap();
         let out = out.map_err(|e| format!("error executing dynamic parameter output command: {e}"))?;
@@ -1010,6 +1015,18 @@ fn parameters_announce_current_values() {
         "from the Application's parameter"
     );
     assert_eq!(announced[1]["collectionType"], "array");
+
+    // plugin.env is expanded with the four announcement variables only:
+    // the revision is unknown there, but not when generating.
+    let mut staging = find_app(&apps, "books-api-staging").clone();
+    staging.env = vec![("KRM_PROMOTE_ENVIRONMENT".into(), "s$ARGOCD_APP_REVISION_SHORT".into())];
+    let announced = sidecar.parameters(&staging).unwrap();
+    assert_eq!(announced[0]["string"], "s");
+    let generate_env = request_env(&staging);
+    assert!(generate_env.contains(&(
+        "ARGOCD_ENV_KRM_PROMOTE_ENVIRONMENT".into(),
+        format!("s{}", &REVISION[..7])
+    )));
 }
 
 /// Eight concurrent renders with a cold cache (the built-in compiled
