@@ -179,6 +179,13 @@ fn cases() -> Vec<Case> {
             (1, "images[0]: \"nginx\" names an image but sets nothing"),
         ),
         uniform(
+            "a `kustomize edit set image` entry that only keeps parts (`*`), with nothing to keep from",
+            DEPLOYMENT,
+            "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: x\n  data:\n    images: nginx=*:*\n",
+            "apiVersion: fn.krm-promote.dev/v1alpha1\nkind: KrmPromote\nmetadata:\n  name: p\nspec:\n  images: ['nginx=*:*']\n",
+            (1, "images[0] only keeps parts (`*`) of an earlier override of its image, and there is none"),
+        ),
+        uniform(
             "an unknown functionConfig key",
             DEPLOYMENT,
             "functionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: x\n  data:\n    enviroment: staging\n",
