@@ -594,17 +594,32 @@ fn keep_block_scalar_at(tree: &Tree<'_>, at: usize, edits: &mut Edits) {
         if !matches!(style, Style::Literal | Style::Folded) || node.end != at || at < node.start {
             continue;
         }
+        // A tagged or anchored block scalar (`data: !t |`) starts at its
+        // indicator, not at its content; the content starts on the next line.
+        let content = if src[node.start..at].starts_with(['|', '>', '!', '&']) {
+            match src[node.start..at].find('\n') {
+                Some(i) => node.start + i + 1,
+                None => continue,
+            }
+        } else {
+            node.start
+        };
+        let indent = if content == node.start {
+            tree.column(node.start)
+        } else {
+            src[content..at].bytes().take_while(|&b| b == b' ').count()
+        };
         // Only a last content line (longer than the indentation) without
         // its line break takes the new one.
-        let body = &src[node.start..at];
+        let body = &src[content..at];
         let last_line = body
             .rfind('\n')
-            .map_or(body.len() + tree.column(node.start), |i| body.len() - i - 1);
-        if last_line <= tree.column(node.start) {
+            .map_or(body.len() + tree.column(content), |i| body.len() - i - 1);
+        if last_line <= indent {
             continue;
         }
         // The indicator is on the line before the content.
-        let line_end = src[..node.start].rfind('\n').unwrap_or(0);
+        let line_end = src[..content].rfind('\n').unwrap_or(0);
         let line_begin = src[..line_end].rfind('\n').map_or(0, |i| i + 1);
         let line = &src[line_begin..line_end];
         let line = line.find(" #").map_or(line, |i| &line[..i]);

@@ -10,7 +10,8 @@
 //! the fixtures, seeds are generated ([`generated_seeds`]) with what the
 //! function edits written in every way YAML allows: anchors, aliases and
 //! merge keys on images and annotations, comments, every scalar style, CRLF
-//! line ends, and malformed image references.
+//! line ends, malformed image references, every `kustomize edit set image`
+//! form, and typed configs with values of the wrong YAML type.
 //!
 //! `KRM_PROMOTE_FUZZ_SECONDS` bounds the run (default 5; CI uses 60);
 //! `KRM_PROMOTE_FUZZ_SEED` picks the random sequence. A failure prints the
@@ -165,10 +166,28 @@ fn generated_seeds(rng: &mut Rng, count: usize) -> Vec<String> {
             "ghcr.io/acme/app:2.0.0",
             "nginx@sha256:abcd",
             "nginx=*:3",
+            "nginx=registry.example.com/nginx:*",
+            "nginx@sha256:abcd=reg/nginx:2",
+            "nginx:1.0@sha256:abcd=reg/nginx",
+            "'=nginx:1'",
+            "'nginx:'",
+            "nginx=*:*",
         ]);
+        // Half the time a typed KrmPromote instead, with values of every
+        // YAML type where strings are expected (issue 13, class 5).
+        let typed = pick(&["", "typed"]) == "typed";
+        let new_tag = pick(&["'1.10'", "1.10", "true", "~", "[a]", "{a: b}", "&t 2.0", "\"3\""]);
+        let wave = pick(&["5", "'5'", "1.5", "yes", "[1]"]);
         let mut doc = format!(
             "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata:\n    name: web\n{prelude}  spec:\n    template:\n      spec:\n        containers:\n{containers}- apiVersion: capabilities.3scale.net/v1beta1\n  kind: Backend\n  metadata: {{name: b, namespace: n}}\n  spec: {{name: B, systemName: b, privateBaseURL: 'https://b:1'}}\n- apiVersion: capabilities.3scale.net/v1beta1\n  kind: Product\n  metadata: {{name: p, namespace: n}}\n  spec: {{name: P, backendUsages: {{b: {{path: /}}}}}}\n- apiVersion: capabilities.3scale.net/v1beta1\n  kind: Promotion\n  metadata:\n    name: pr\n    namespace: n\n{trigger}  spec: {{productCR: {{name: p}}}}\nfunctionConfig:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: cfg}}\n  data:\n    environment: staging\n    images: {images}\n"
         );
+        if typed {
+            let at = doc.find("functionConfig:\n").expect("a functionConfig");
+            doc.truncate(at);
+            doc.push_str(&format!(
+                "functionConfig:\n  apiVersion: fn.krm-promote.dev/v1alpha1\n  kind: KrmPromote\n  metadata: {{name: cfg}}\n  spec:\n    environment: staging\n    syncWave: {wave}\n    images:\n    - {{name: nginx, newName: reg/nginx, newTag: {new_tag}}}\n    - {images}\n    imagePolicies: {{staging: {{forbidMutableTags: {wave}}}}}\n"
+            ));
+        }
         if rng.below(4) == 0 {
             doc = doc.replace('\n', "\r\n");
         }

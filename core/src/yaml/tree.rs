@@ -872,11 +872,16 @@ fn quoted_end(src: &str, start: usize) -> Option<usize> {
 }
 
 /// Skips `&anchor` and `!tag` properties (and the blanks after them) at the
-/// start of a scalar's span.
+/// start of a scalar's span. A property ends at a blank or at a flow
+/// indicator (`&a{x: 1}` is the anchor `a` on a flow mapping; `"` is an
+/// anchor character).
 fn skip_properties(src: &str, mut start: usize, end: usize) -> usize {
     let bytes = src.as_bytes();
     while start < end && (bytes[start] == b'&' || bytes[start] == b'!') {
-        while start < end && !bytes[start].is_ascii_whitespace() {
+        while start < end
+            && !bytes[start].is_ascii_whitespace()
+            && !matches!(bytes[start], b',' | b'[' | b']' | b'{' | b'}')
+        {
             start += 1;
         }
         while start < end && bytes[start].is_ascii_whitespace() {
@@ -957,6 +962,18 @@ mod tests {
         let root = tree.docs[0].root;
         assert_eq!(tree.text(tree.get(root, "x").unwrap()), "1");
         assert_eq!(tree.scalar(tree.get(root, "y").unwrap()), Some("1"));
+    }
+
+    #[test]
+    fn a_property_ends_at_a_flow_indicator() {
+        let src = "a: &x\"{k: v}\nb: &y[1]\n";
+        let tree = Tree::parse(src).unwrap();
+        let root = tree.docs[0].root;
+        for (key, text) in [("a", "{k: v}"), ("b", "[1]")] {
+            let node = tree.get(root, key).unwrap();
+            assert!(tree.node(node).flow, "{key}");
+            assert_eq!(tree.text(node), text);
+        }
     }
 
     #[test]
