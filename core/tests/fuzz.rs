@@ -406,3 +406,114 @@ fn generated_seeds_are_edited_exactly() {
         }
     }
 }
+
+/// What `generate` and `parameters` receive besides the manifests: settings
+/// (Argo CD parameters and plugin env), plugin env for Image Updater
+/// mappings, the operator's policies and the revision. Random contexts
+/// built from hostile values never panic, in `process` (every framing) and
+/// in `parameters`.
+#[test]
+fn random_settings_and_parameters_never_panic() {
+    const KEYS: &[&str] = &[
+        "environment",
+        "production-environments",
+        "trigger-mode",
+        "source-revision",
+        "require-upstream",
+        "sync-wave",
+        "images",
+        "image-updater",
+        "image-policies",
+        "forbid-mutable-tags",
+        "require-digest",
+        "allowed-registries",
+        "product-fields",
+        "backend-fields",
+        "",
+        "\0",
+        "ENVIRONMENT",
+        "unknown-setting",
+        "ımages",
+    ];
+    const VALUES: &[&str] = &[
+        "",
+        "staging",
+        "production",
+        "true",
+        "no",
+        "1.10",
+        "-1",
+        "99999999999999999999999",
+        "nginx:1.26",
+        "nginx=*:1.27",
+        "nginx@sha256:0123=*:1",
+        "=app:1",
+        "*",
+        "*:*",
+        "nginx:",
+        "nginx@",
+        "a:1\nb:2\n\n",
+        "a,b,,c",
+        "ghcr.io/org",
+        "content",
+        "revision",
+        "\u{1b}[31m",
+        "\0",
+        "x\ny: z",
+        "[unclosed",
+        "{a: 1}",
+        "- a\n- b",
+        "spec.mappingRules",
+        "..",
+        "ı",
+    ];
+    const CONFIGS: &[&str] = &[
+        "",
+        "apiVersion: fn.krm-promote.dev/v1alpha1\nkind: KrmPromote\nmetadata: {name: p}\nspec:\n  environment: staging\n  imageUpdater:\n  - {image: nginx, tag: TAG, name: NAME, spec: SPEC}\n  imagePolicies:\n    '*': {forbidMutableTags: true}\n",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {images: 'nginx=*:2'}\n",
+        "kind: KrmPromote\n",
+        "[",
+    ];
+    let input = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: web}\n  spec:\n    template:\n      spec:\n        containers:\n        - {name: app, image: 'nginx:1.25'}\n- apiVersion: capabilities.3scale.net/v1beta1\n  kind: Product\n  metadata: {name: api, namespace: apis}\n  spec: {name: API}\n";
+    let stream = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - {name: app, image: 'nginx:1.25'}\n";
+    let mut rng = Rng(0x7365_7474);
+    let mut pick = |list: &[&str], rng: &mut Rng| list[rng.below(list.len())].to_string();
+    for iteration in 0..4000 {
+        let pairs = |rng: &mut Rng, keys: &[&str], pick: &mut dyn FnMut(&[&str], &mut Rng) -> String| {
+            (0..rng.below(4))
+                .map(|_| {
+                    let mut value = pick(VALUES, rng);
+                    if rng.below(4) == 0 {
+                        value.push_str(&pick(VALUES, rng));
+                    }
+                    (pick(keys, rng), value)
+                })
+                .collect::<Vec<_>>()
+        };
+        let settings = pairs(&mut rng, KEYS, &mut pick);
+        let plugin_env = pairs(&mut rng, &["TAG", "NAME", "SPEC", ""], &mut pick);
+        let operator_settings = pairs(&mut rng, KEYS, &mut pick);
+        let function_config = Some(pick(CONFIGS, &mut rng));
+        let source_revision = (rng.below(2) == 0).then(|| pick(VALUES, &mut rng));
+        for (framing, output, text) in [
+            (Framing::ResourceList, OutputFormat::SameAsInput, input),
+            (Framing::Stream, OutputFormat::SameAsInput, stream),
+            (Framing::Stream, OutputFormat::JsonLines, stream),
+        ] {
+            let ctx = Context {
+                framing,
+                output,
+                function_config: function_config.clone(),
+                settings: settings.clone(),
+                source_revision: source_revision.clone(),
+                plugin_env: plugin_env.clone(),
+                operator_settings: operator_settings.clone(),
+            };
+            let ran = std::panic::catch_unwind(|| {
+                let _ = process(text, &ctx);
+                let _ = krm_promote_core::parameters(&ctx);
+            });
+            assert!(ran.is_ok(), "iteration {iteration}: a panic with {ctx:?}");
+        }
+    }
+}

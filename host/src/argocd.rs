@@ -206,4 +206,60 @@ mod tests {
             assert!(!e.contains("s3cr3t"), "{e}");
         }
     }
+
+    /// Random `ARGOCD_APP_PARAMETERS` and `PARAM_*` values from hostile
+    /// pieces never panic: they parse or are refused.
+    #[test]
+    fn random_parameters_never_panic() {
+        const NAMES: [&str; 6] = ["environment", "images", "", "\\u0000", "ı", "a b"];
+        const VALUES: [&str; 9] = [
+            r#""x""#,
+            "1",
+            "null",
+            "[]",
+            r#"["a", 1]"#,
+            "{}",
+            r#"{"k": "v"}"#,
+            r#"{"k": 1}"#,
+            "true",
+        ];
+        const FIELDS: [&str; 4] = ["string", "array", "map", "name"];
+        let mut state = 0x7061_7261u64;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % n
+        };
+        for _ in 0..3000 {
+            let params: Vec<String> = (0..next(4))
+                .map(|_| {
+                    let mut fields = vec![format!(r#""name": "{}""#, NAMES[next(NAMES.len())])];
+                    for _ in 0..next(3) {
+                        fields.push(format!(
+                            r#""{}": {}"#,
+                            FIELDS[next(FIELDS.len())],
+                            VALUES[next(VALUES.len())]
+                        ));
+                    }
+                    format!("{{{}}}", fields.join(", "))
+                })
+                .collect();
+            let json = match next(5) {
+                0 => "null".to_string(),
+                1 => format!("{{{}", params.join(",")),
+                _ => format!("[{}]", params.join(",")),
+            };
+            let _ = from_env(&vars(&[
+                ("ARGOCD_APP_PARAMETERS", &json),
+                ("ARGOCD_ENV_KRM_PROMOTE_", "x"),
+                ("ARGOCD_ENV_", "y"),
+            ]));
+            let _ = from_env(&vars(&[
+                ("PARAM_IMAGES_x", "a"),
+                ("PARAM_", "b"),
+                ("PARAM_IMAGES_99999999999999999999", "c"),
+            ]));
+        }
+    }
 }
