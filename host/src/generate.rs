@@ -23,7 +23,7 @@ use crate::argocd;
 use crate::bindings::exports::krm_promote::function::krm;
 use crate::exit_code;
 use crate::kustomization;
-use crate::sandbox::{Repository, Sandbox, find_tool};
+use crate::sandbox::{Repository, Sandbox, find_tool, read_capped};
 
 /// The functionConfig file read from the application directory.
 pub const CONFIG_FILE: &str = "krm-promote.yaml";
@@ -104,21 +104,6 @@ pub fn read_config(repo: &Repository, dir: &Path) -> Result<Option<String>, Fail
 
 /// Largest config file read.
 const MAX_CONFIG: u64 = 8 << 20;
-
-/// Reads a file, refusing it before reading when it is larger than `max`.
-fn read_capped(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    if file.metadata()?.len() > max {
-        return Err(std::io::Error::other(format!("larger than {} MiB", max >> 20)));
-    }
-    let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(std::io::Error::other(format!("larger than {} MiB", max >> 20)));
-    }
-    Ok(bytes)
-}
 
 /// What was rendered, and where each part came from (for messages).
 pub struct Rendered {

@@ -196,15 +196,7 @@ const MAX_SMALL: u64 = 8 << 20;
 
 /// A small file (a kustomization, a transformer config) as text.
 fn read_small(path: &Path) -> Result<String, String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_SMALL + 1).read_to_string(&mut text))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if text.len() as u64 > MAX_SMALL {
-        return Err(format!("{}: larger than {} MiB", path.display(), MAX_SMALL >> 20));
-    }
-    Ok(text)
+    crate::sandbox::read_text_capped(path, MAX_SMALL)
 }
 
 impl Tree {
@@ -292,12 +284,7 @@ impl Tree {
                 .ok_or("no object store")?
                 .copy(sha, MAX_SMALL, &mut out)?,
             Content::File(path) => {
-                use std::io::Read;
-                let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-                if file.metadata().map_err(|e| e.to_string())?.len() > MAX_SMALL {
-                    return Err(format!("larger than {} MiB", MAX_SMALL >> 20));
-                }
-                file.take(MAX_SMALL).read_to_end(&mut out).map_err(|e| e.to_string())?;
+                out = crate::sandbox::read_capped(path, MAX_SMALL).map_err(|e| e.to_string())?;
             }
             Content::Link(target) => {
                 use std::os::unix::ffi::OsStrExt;

@@ -22,6 +22,27 @@ use std::process::Command;
 /// opening a symbolic link fails instead of opening its target.
 pub const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
 
+/// Reads a file, refusing it before reading when it is larger than `max`.
+pub fn read_capped(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() > max {
+        return Err(std::io::Error::other(format!("larger than {} MiB", max >> 20)));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(format!("larger than {} MiB", max >> 20)));
+    }
+    Ok(bytes)
+}
+
+/// [`read_capped`] as UTF-8 text; the error names the path.
+pub fn read_text_capped(path: &Path, max: u64) -> Result<String, String> {
+    let bytes = read_capped(path, max).map_err(|e| format!("{}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| format!("{} is not valid UTF-8", path.display()))
+}
+
 /// A repository root (canonical: no symbolic links, absolute).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repository {
